@@ -34,8 +34,8 @@ import (
 // the read pool (the same pool on PostgreSQL).
 type DB struct {
 	*bun.DB
-	Read    *bun.DB
-	Engine  config.Dialect
+	Read   *bun.DB
+	Engine config.Dialect
 	// Path is the SQLite file, or "" on PostgreSQL.
 	Path string
 }
@@ -110,10 +110,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxOpenConns(opts.MaxOpenConns)
 	r.SetMaxIdleConns(opts.MaxOpenConns)
 	d := &DB{
-		DB:      bun.NewDB(w, sqlitedialect.New()),
-		Read:    bun.NewDB(r, sqlitedialect.New()),
-		Engine:  config.SQLite,
-		Path:    path,
+		DB:     bun.NewDB(w, sqlitedialect.New()),
+		Read:   bun.NewDB(r, sqlitedialect.New()),
+		Engine: config.SQLite,
+		Path:   path,
 	}
 	return d, nil
 }
