@@ -13,6 +13,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/yardmaster/yardmaster/audit"
 	"github.com/yardmaster/yardmaster/internal/apperr"
 	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/ids"
@@ -147,4 +148,21 @@ func RevokeToken(ctx context.Context, idb bun.IDB, now time.Time, id string) err
 		return apperr.NotFound("active token "+id, nil)
 	}
 	return nil
+}
+
+// IssueToken creates a token and its audit entry in one transaction.
+func IssueToken(ctx context.Context, d *db.DB, now time.Time, spec TokenSpec) (string, Token, error) {
+	var plain string
+	var tok Token
+	err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		plain, tok, err = CreateToken(ctx, tx, now, spec)
+		if err != nil {
+			return err
+		}
+		_, err = audit.Append(ctx, tx, now, audit.Record{Action: "token.created", SubjectType: "token", SubjectID: tok.ID,
+			After: map[string]any{"name": tok.Name, "role": tok.Role, "scopes": tok.Scopes(), "expires_at": tok.ExpiresAt}})
+		return err
+	})
+	return plain, tok, err
 }
