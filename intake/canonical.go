@@ -89,6 +89,24 @@ type Event struct {
 	PayloadID         string         `json:"payload_id,omitempty"`
 	PayloadHash       string         `json:"payload_hash,omitempty"`
 	Attributes        map[string]any `json:"attributes,omitempty"`
+	// Codes is every (table, code) pair the mapping looked up for this
+	// event, most specific first; RawCodeTable/RawCode is the first of them.
+	Codes []CodeRef `json:"codes,omitempty"`
+	// ReasonRule names the message-text rule that refined a generic reason.
+	ReasonRule string `json:"reason_rule,omitempty"`
+	// OriginCountry and DestinationCountry are shipment-level facts some
+	// providers send with every event (ISO 3166-1 alpha-2).
+	OriginCountry      string `json:"origin_country,omitempty"`
+	DestinationCountry string `json:"destination_country,omitempty"`
+	// DedupKey identifies the event within its source: "id:<source event
+	// id>" or "h:<content hash>" (ARCHITECTURE §3.3).
+	DedupKey string `json:"dedup_key,omitempty"`
+}
+
+// CodeRef is one raw code in one mapping table, e.g. ("fedex.event_type", "DE").
+type CodeRef struct {
+	Table string `json:"table"`
+	Code  string `json:"code"`
 }
 
 // OpenException is an exception currently open on a shipment.
@@ -139,4 +157,14 @@ type Shipment struct {
 	PickingRef         string            `json:"picking_ref,omitempty"`
 	EventCount         int               `json:"event_count"`
 	UpdatedAt          time.Time         `json:"updated_at"`
+	// Generation counts reuses of a recycled tracking number: the first
+	// shipment with this carrier and number is 1.
+	Generation int `json:"generation"`
+	// ExceptionsClearedAt is when exceptions were last cleared (by a
+	// milestone change or a clearing event): an exception reported late with
+	// an earlier time is recorded as already cleared.
+	ExceptionsClearedAt *time.Time `json:"exceptions_cleared_at,omitempty"`
+	// Reopened counts how often a terminal milestone was reopened by a later
+	// physical scan.
+	Reopened int `json:"reopened,omitempty"`
 }
