@@ -37,6 +37,11 @@ type FeatureSpec struct {
 func (f *FeatureSpec) level(r *Record) string {
 	switch f.Kind {
 	case KindCat:
+		for _, c := range f.Cols {
+			if c >= len(r.Cat) {
+				return "∅"
+			}
+		}
 		if len(f.Cols) == 1 {
 			if v := r.Cat[f.Cols[0]]; v != "" {
 				return v
@@ -56,6 +61,9 @@ func (f *FeatureSpec) level(r *Record) string {
 		}
 		return b.String()
 	case KindNum:
+		if f.Slot >= len(r.Num) {
+			return "∅"
+		}
 		v := r.Num[f.Slot]
 		if math.IsNaN(v) {
 			return "∅"

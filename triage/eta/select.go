@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -49,6 +50,10 @@ var (
 	// feature must add to be kept.
 	selMaxFeatures = 8
 	selMinGain     = 0.002
+	// selWindows is the number of rolling-origin validation windows.
+	selWindows = 3
+	// selConsistent keeps a feature only if it raises AUC in every window.
+	selConsistent = true
 )
 
 // SelectBooking chooses features and settings on the validation period
@@ -68,19 +73,13 @@ func SelectBooking(ctx context.Context, h *History, rows []Record, valFrom, spli
 	if !valFrom.Before(split) {
 		return nil, nil, fmt.Errorf("select booking model: validation start %s not before split %s", valFrom.Format(time.DateOnly), split.Format(time.DateOnly))
 	}
-	var fit, val, train []Record
+	var train []Record
 	for _, r := range rows {
-		switch {
-		case !r.Promised.Before(split):
-			continue
-		case r.Promised.Before(valFrom):
-			fit = append(fit, r)
-		default:
-			val = append(val, r)
+		if r.Promised.Before(split) {
+			train = append(train, r)
 		}
-		train = append(train, r)
 	}
-	rep := &SelectionReport{ValFrom: valFrom, Split: split, FitRows: len(fit), ValRows: len(val)}
+	rep := &SelectionReport{ValFrom: valFrom, Split: split}
 	if len(train) > 0 {
 		rep.TrainFrom = train[0].Promised
 		for _, r := range train {
@@ -89,56 +88,122 @@ func SelectBooking(ctx context.Context, h *History, rows []Record, valFrom, spli
 			}
 		}
 	}
-	if len(fit) < 100 || len(val) < 100 {
-		return nil, nil, fmt.Errorf("select booking model: need at least 100 rows before the validation start and 100 in the validation period, have %d and %d: %w", len(fit), len(val), ErrNoTrainingData)
+	// Rolling origin: the validation period is cut into selWindows equal
+	// windows; each is predicted by a model fitted on every row before it,
+	// as the periodically retrained model would be in production. A feature
+	// must help across regimes, not in one lucky window.
+	type window struct {
+		from time.Time
+		fit  []Record
+		val  []Record
+		y    []bool
+		cand []FeatureSpec
 	}
-	yv := labels(val)
-	if pos := countTrue(yv); pos == 0 || pos == len(yv) {
-		return nil, nil, errors.New("select booking model: validation period has only one class; choose another --val-from")
+	var wins []window
+	span := split.Sub(valFrom)
+	for j := 0; j < selWindows; j++ {
+		from := valFrom.Add(span * time.Duration(j) / time.Duration(selWindows)).Truncate(24 * time.Hour)
+		to := valFrom.Add(span * time.Duration(j+1) / time.Duration(selWindows)).Truncate(24 * time.Hour)
+		if j == selWindows-1 {
+			to = split
+		}
+		var wd window
+		wd.from = from
+		for _, r := range train {
+			if r.Promised.Before(from) {
+				wd.fit = append(wd.fit, r)
+			} else if r.Promised.Before(to) {
+				wd.val = append(wd.val, r)
+			}
+		}
+		wd.y = labels(wd.val)
+		if len(wd.fit) < 100 || len(wd.val) < 30 {
+			return nil, nil, fmt.Errorf("select booking model: validation window %s needs at least 100 earlier rows and 30 rows, has %d and %d: %w", from.Format(time.DateOnly), len(wd.fit), len(wd.val), ErrNoTrainingData)
+		}
+		if pos := countTrue(wd.y); pos == 0 || pos == len(wd.y) {
+			return nil, nil, fmt.Errorf("select booking model: validation window %s has only one class; choose another --val-from", from.Format(time.DateOnly))
+		}
+		wd.cand = CandidateFeatures(h, wd.fit)
+		wins = append(wins, wd)
+		rep.ValRows += len(wd.val)
 	}
-	cands := CandidateFeatures(h, fit)
-	score := func(specs []FeatureSpec, set BookingSettings) (Scores, error) {
-		bm, err := TrainBooking(ctx, fit, specs, set, valFrom)
-		if err != nil {
-			return Scores{}, err
+	rep.FitRows = len(wins[0].fit)
+	cands := CandidateFeatures(h, wins[0].fit)
+	byName := func(cs []FeatureSpec, names []string) []FeatureSpec {
+		var out []FeatureSpec
+		for _, n := range names {
+			for _, c := range cs {
+				if c.Name == n {
+					out = append(out, c)
+				}
+			}
 		}
-		p := make([]float64, len(val))
-		for i := range val {
-			p[i] = bm.Score(&val[i])
+		return out
+	}
+	// score returns the mean per-window AUC and log loss, and the pooled
+	// predictions of all windows for reporting.
+	type result struct {
+		auc, ll float64
+		wAUC    []float64 // per window
+		p       []float64
+		y       []bool
+	}
+	score := func(names []string, set BookingSettings) (result, error) {
+		var res result
+		for _, wd := range wins {
+			bm, err := TrainBooking(ctx, wd.fit, byName(wd.cand, names), set, wd.from)
+			if err != nil {
+				return res, err
+			}
+			p := make([]float64, len(wd.val))
+			for i := range wd.val {
+				p[i] = bm.Score(&wd.val[i])
+			}
+			s := Evaluate(p, wd.y)
+			res.auc += s.AUC / float64(len(wins))
+			res.wAUC = append(res.wAUC, s.AUC)
+			res.ll += s.LogLoss / float64(len(wins))
+			res.p = append(res.p, p...)
+			res.y = append(res.y, wd.y...)
 		}
-		return Evaluate(p, yv), nil
+		return res, nil
 	}
 	type choice struct {
 		set   BookingSettings
 		names []string
 		steps []SelectionStep
-		s     Scores
+		r     result
 	}
 	var best *choice
 	for _, hl := range selHalfLives {
 		set := BookingSettings{HalfLifeDays: hl, M: 20, L2: selL2}
-		var chosen []FeatureSpec
+		var chosen []string
 		var steps []SelectionStep
 		cur := 0.5
+		curW := make([]float64, len(wins))
+		for j := range curW {
+			curW[j] = 0.5
+		}
 		for len(chosen) < selMaxFeatures {
 			bi, bAUC := -1, cur+selMinGain
+			var bW []float64
 			for ci := range cands {
-				if hasSpec(chosen, cands[ci].Name) {
+				if slices.Contains(chosen, cands[ci].Name) {
 					continue
 				}
-				s, err := score(append(append([]FeatureSpec{}, chosen...), cands[ci]), set)
+				r, err := score(append(slices.Clone(chosen), cands[ci].Name), set)
 				if err != nil {
 					return nil, nil, fmt.Errorf("select booking model: %w", err)
 				}
-				if s.AUC > bAUC {
-					bi, bAUC = ci, s.AUC
+				if r.auc > bAUC && (!selConsistent || helpsEveryWindow(r.wAUC, curW)) {
+					bi, bAUC, bW = ci, r.auc, r.wAUC
 				}
 			}
 			if bi < 0 {
 				break
 			}
-			chosen = append(chosen, cands[bi])
-			cur = bAUC
+			chosen = append(chosen, cands[bi].Name)
+			cur, curW = bAUC, bW
 			steps = append(steps, SelectionStep{Feature: cands[bi].Name, AUC: bAUC})
 			logf("half-life %gd: +%s → validation AUC %.4f", hl, cands[bi].Name, bAUC)
 		}
@@ -147,14 +212,15 @@ func SelectBooking(ctx context.Context, h *History, rows []Record, valFrom, spli
 		}
 		for _, m := range selMs {
 			set.M = m
-			s, err := score(chosen, set)
+			r, err := score(chosen, set)
 			if err != nil {
 				return nil, nil, fmt.Errorf("select booking model: %w", err)
 			}
-			rep.Grid = append(rep.Grid, GridPoint{HalfLifeDays: hl, M: m, Features: len(chosen), AUC: s.AUC, LogLoss: s.LogLoss, ECE: s.ECE})
-			logf("half-life %gd m %g: validation AUC %.4f log loss %.4f ECE %.4f", hl, m, s.AUC, s.LogLoss, s.ECE)
-			if best == nil || s.LogLoss < best.s.LogLoss {
-				best = &choice{set: set, names: specNames(chosen), steps: steps, s: s}
+			pooled := Evaluate(r.p, r.y)
+			rep.Grid = append(rep.Grid, GridPoint{HalfLifeDays: hl, M: m, Features: len(chosen), AUC: r.auc, LogLoss: r.ll, ECE: pooled.ECE})
+			logf("half-life %gd m %g: mean window AUC %.4f log loss %.4f, pooled ECE %.4f", hl, m, r.auc, r.ll, pooled.ECE)
+			if best == nil || r.ll < best.r.ll {
+				best = &choice{set: set, names: slices.Clone(chosen), steps: steps, r: r}
 			}
 		}
 	}
@@ -162,47 +228,25 @@ func SelectBooking(ctx context.Context, h *History, rows []Record, valFrom, spli
 		return nil, nil, errors.New("select booking model: no feature improves on chance in the validation period")
 	}
 	rep.Steps = best.steps
-	rep.Validation = best.s
+	rep.Validation = Evaluate(best.r.p, best.r.y)
 	rep.Settings = best.set
 	rep.Settings.Features = best.names
-	bp := make([]float64, len(val))
-	base := TrainBaseline(h, fit)
-	for i := range val {
-		bp[i] = base.Score(&val[i])
-	}
-	rep.ValBase = Evaluate(bp, yv)
-	// Refit on the whole training range with bins cut on it.
-	full := CandidateFeatures(h, train)
-	var specs []FeatureSpec
-	for _, n := range best.names {
-		for _, c := range full {
-			if c.Name == n {
-				specs = append(specs, c)
-			}
+	var bp []float64
+	var by []bool
+	for _, wd := range wins {
+		base := TrainBaseline(h, wd.fit)
+		for i := range wd.val {
+			bp = append(bp, base.Score(&wd.val[i]))
 		}
+		by = append(by, wd.y...)
 	}
-	bm, err := TrainBooking(ctx, train, specs, best.set, split)
+	rep.ValBase = Evaluate(bp, by)
+	// Refit on the whole training range with bins cut on it.
+	bm, err := TrainBooking(ctx, train, byName(CandidateFeatures(h, train), best.names), best.set, split)
 	if err != nil {
 		return nil, nil, fmt.Errorf("select booking model: refit: %w", err)
 	}
 	return bm, rep, nil
-}
-
-func hasSpec(s []FeatureSpec, name string) bool {
-	for _, x := range s {
-		if x.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func specNames(s []FeatureSpec) []string {
-	out := make([]string, len(s))
-	for i := range s {
-		out[i] = s[i].Name
-	}
-	return out
 }
 
 func labels(rs []Record) []bool {
@@ -330,3 +374,15 @@ func EvalBooking(ctx context.Context, h *History, valFrom, split time.Time, logf
 // defaultValFrom is split minus 18 months, the validation window used when
 // none is given (for SCMS: 2011-07-01 .. 2012-12-31).
 func DefaultValFrom(split time.Time) time.Time { return split.AddDate(0, -18, 0) }
+
+// helpsEveryWindow reports whether a candidate's per-window AUCs are all
+// above the current ones: a feature that helps in one regime and hurts in
+// another is drift bait and is not kept.
+func helpsEveryWindow(cand, cur []float64) bool {
+	for j := range cand {
+		if !(cand[j] > cur[j]) {
+			return false
+		}
+	}
+	return true
+}
