@@ -171,7 +171,6 @@ func NewCSVReader(r io.Reader, source string, now func() time.Time, rename map[s
 // Next returns the next record's item.
 func (c *CSVReader) Next() (ImportItem, error) {
 	rec, err := c.r.Read()
-	line, _ := c.r.FieldPos(0)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return ImportItem{}, io.EOF
@@ -182,6 +181,7 @@ func (c *CSVReader) Next() (ImportItem, error) {
 		}
 		return ImportItem{}, fmt.Errorf("csv: %w", err)
 	}
+	line, _ := c.r.FieldPos(0)
 	if len(rec) != len(c.cols) {
 		return ImportItem{Line: line, Errors: []apperr.FieldError{fieldErr("(line)", "has %d fields, the header has %d", len(rec), len(c.cols))}}, nil
 	}

@@ -60,7 +60,7 @@ func (s *Shipment) Apply(ev *Event, now time.Time) Change {
 		l := *ev.Location
 		s.LastLocation = &l
 	}
-	if !ev.Synthetic && (s.LastEventAt.IsZero() || ev.OccurredAt.After(s.LastEventAt)) {
+	if !ev.Synthetic && !ev.factsOnly() && (s.LastEventAt.IsZero() || ev.OccurredAt.After(s.LastEventAt)) {
 		s.LastEventAt = ev.OccurredAt
 	}
 	if ev.Physical {
@@ -294,4 +294,17 @@ func PickShipment(candidates []*Shipment, ev *Event, recycleAfter time.Duration)
 		return s, false
 	}
 	return candidates[0], false
+}
+
+// SortForApply orders a delivery's events for folding: by occurred time,
+// keeping the payload's order for equal times (carriers' sequence).
+func SortForApply(evs []*Event) {
+	slices.SortStableFunc(evs, func(a, b *Event) int { return a.OccurredAt.Compare(b.OccurredAt) })
+}
+
+// factsOnly reports an event that only restates shipment facts (a delivery
+// estimate, a promised date): it is no carrier activity, so it does not
+// move LastEventAt.
+func (ev *Event) factsOnly() bool {
+	return ev.Status == "" && ev.Exception == nil && len(ev.Codes) == 0 && !ev.ClearsExceptions
 }
