@@ -105,16 +105,16 @@ func (m *model) remove(id int64) {
 func fc(name, label string, t ftype) *field {
 	return &field{name: name, label: label, typ: t, store: true}
 }
-func char(name, label string) *field      { return fc(name, label, tChar) }
-func text(name, label string) *field      { return fc(name, label, tText) }
-func html(name, label string) *field      { return fc(name, label, tHTML) }
-func integer(name, label string) *field   { return fc(name, label, tInteger) }
-func float(name, label string) *field     { return fc(name, label, tFloat) }
-func monetary(name, label string) *field  { return fc(name, label, tMonetary) }
-func boolean(name, label string) *field   { return fc(name, label, tBoolean) }
-func date(name, label string) *field      { return fc(name, label, tDate) }
-func datetime(name, label string) *field  { return fc(name, label, tDatetime) }
-func manyRef(name, label string) *field   { return fc(name, label, tManyRef) }
+func char(name, label string) *field     { return fc(name, label, tChar) }
+func text(name, label string) *field     { return fc(name, label, tText) }
+func html(name, label string) *field     { return fc(name, label, tHTML) }
+func integer(name, label string) *field  { return fc(name, label, tInteger) }
+func float(name, label string) *field    { return fc(name, label, tFloat) }
+func monetary(name, label string) *field { return fc(name, label, tMonetary) }
+func boolean(name, label string) *field  { return fc(name, label, tBoolean) }
+func date(name, label string) *field     { return fc(name, label, tDate) }
+func datetime(name, label string) *field { return fc(name, label, tDatetime) }
+func manyRef(name, label string) *field  { return fc(name, label, tManyRef) }
 func many2one(name, label, rel string) *field {
 	f := fc(name, label, tMany2one)
 	f.rel = rel
@@ -136,9 +136,9 @@ func selection(name, label string, sel ...[2]string) *field {
 	return f
 }
 
-func (f *field) req() *field                            { f.required = true; return f }
-func (f *field) ro() *field                             { f.readonly = true; return f }
-func (f *field) since(v int) *field                     { f.minVersion = v; return f }
+func (f *field) req() *field                              { f.required = true; return f }
+func (f *field) ro() *field                               { f.readonly = true; return f }
+func (f *field) since(v int) *field                       { f.minVersion = v; return f }
 func (f *field) def(d func(s *Server, e *env) any) *field { f.dflt = d; return f }
 func (f *field) computed(stored bool, c func(s *Server, r *record) any) *field {
 	f.compute, f.store, f.readonly = c, stored, true

@@ -78,9 +78,9 @@ func (a *args) get(name string) any {
 
 func (a *args) has(name string) bool { _, ok := a.vals[name]; return ok }
 
-func p(name string) param              { return param{name: name, required: true} }
-func opt(name string, def any) param   { return param{name: name, def: def} }
-func isThread(m *model) bool           { return m.thread }
+func p(name string) param            { return param{name: name, required: true} }
+func opt(name string, def any) param { return param{name: name, def: def} }
+func isThread(m *model) bool         { return m.thread }
 func only(names ...string) func(m *model) bool {
 	return func(m *model) bool { return slices.Contains(names, m.name) }
 }
@@ -97,21 +97,21 @@ func (s *Server) methods() map[string]*method {
 		msgParams = append(msgParams, opt("body_is_html", false))
 	}
 	return map[string]*method{
-		"search_read": {sig: signature{api: apiModel, params: []param{opt("domain", nil), opt("fields", nil), opt("offset", int64(0)), opt("limit", nil), opt("order", nil)}}, op: "read", fn: (*Server).mSearchRead},
-		"search":      {sig: signature{api: apiModel, params: []param{p("domain"), opt("offset", int64(0)), opt("limit", nil), opt("order", nil)}}, op: "read", fn: (*Server).mSearch},
-		"search_count": {sig: signature{api: apiModel, params: []param{p("domain"), opt("limit", nil)}}, op: "read", fn: (*Server).mSearchCount},
-		"read":        {sig: signature{api: apiRecords, params: []param{opt("fields", nil), opt("load", "_classic_read")}}, op: "read", fn: (*Server).mRead},
-		"write":       {sig: signature{api: apiRecords, params: []param{p("vals")}}, op: "write", fn: (*Server).mWrite},
-		"create":      {sig: signature{api: apiModelCreate, params: []param{p("vals_list")}}, op: "create", fn: (*Server).mCreate},
-		"unlink":      {sig: signature{api: apiRecords}, op: "unlink", fn: (*Server).mUnlink},
-		"fields_get":  {sig: signature{api: apiModel, params: []param{opt("allfields", nil), opt("attributes", nil)}}, fn: (*Server).mFieldsGet},
-		"name_search": {sig: signature{api: apiModel, params: []param{opt("name", ""), opt(nameSearchDomain, nil), opt("operator", "ilike"), opt("limit", int64(100))}}, op: "read", fn: (*Server).mNameSearch},
-		"message_post": {sig: signature{api: apiRecords, params: msgParams, kwOnly: true, varKw: true}, op: "write", avail: isThread, fn: (*Server).mMessagePost},
+		"search_read":       {sig: signature{api: apiModel, params: []param{opt("domain", nil), opt("fields", nil), opt("offset", int64(0)), opt("limit", nil), opt("order", nil)}}, op: "read", fn: (*Server).mSearchRead},
+		"search":            {sig: signature{api: apiModel, params: []param{p("domain"), opt("offset", int64(0)), opt("limit", nil), opt("order", nil)}}, op: "read", fn: (*Server).mSearch},
+		"search_count":      {sig: signature{api: apiModel, params: []param{p("domain"), opt("limit", nil)}}, op: "read", fn: (*Server).mSearchCount},
+		"read":              {sig: signature{api: apiRecords, params: []param{opt("fields", nil), opt("load", "_classic_read")}}, op: "read", fn: (*Server).mRead},
+		"write":             {sig: signature{api: apiRecords, params: []param{p("vals")}}, op: "write", fn: (*Server).mWrite},
+		"create":            {sig: signature{api: apiModelCreate, params: []param{p("vals_list")}}, op: "create", fn: (*Server).mCreate},
+		"unlink":            {sig: signature{api: apiRecords}, op: "unlink", fn: (*Server).mUnlink},
+		"fields_get":        {sig: signature{api: apiModel, params: []param{opt("allfields", nil), opt("attributes", nil)}}, fn: (*Server).mFieldsGet},
+		"name_search":       {sig: signature{api: apiModel, params: []param{opt("name", ""), opt(nameSearchDomain, nil), opt("operator", "ilike"), opt("limit", int64(100))}}, op: "read", fn: (*Server).mNameSearch},
+		"message_post":      {sig: signature{api: apiRecords, params: msgParams, kwOnly: true, varKw: true}, op: "write", avail: isThread, fn: (*Server).mMessagePost},
 		"activity_schedule": {sig: signature{api: apiRecords, params: []param{opt("act_type_xmlid", ""), opt("date_deadline", nil), opt("summary", ""), opt("note", "")}, varKw: true}, op: "write", avail: isThread, fn: (*Server).mActivitySchedule},
-		"action_feedback": {sig: signature{api: apiRecords, params: []param{opt("feedback", false), opt("attachment_ids", nil)}}, op: "write", avail: only("mail.activity"), fn: (*Server).mActionFeedback},
-		"context_get":     {sig: signature{api: apiModel}, avail: only("res.users"), fn: (*Server).mContextGet},
-		"action_lock":     {sig: signature{api: apiRecords}, op: "write", avail: only("sale.order"), fn: lockFn(true)},
-		"action_unlock":   {sig: signature{api: apiRecords}, op: "write", avail: only("sale.order"), fn: lockFn(false)},
+		"action_feedback":   {sig: signature{api: apiRecords, params: []param{opt("feedback", false), opt("attachment_ids", nil)}}, op: "write", avail: only("mail.activity"), fn: (*Server).mActionFeedback},
+		"context_get":       {sig: signature{api: apiModel}, avail: only("res.users"), fn: (*Server).mContextGet},
+		"action_lock":       {sig: signature{api: apiRecords}, op: "write", avail: only("sale.order"), fn: lockFn(true)},
+		"action_unlock":     {sig: signature{api: apiRecords}, op: "write", avail: only("sale.order"), fn: lockFn(false)},
 	}
 }
 
