@@ -127,6 +127,7 @@ var subcommands = []func(*cli) *cobra.Command{
 	newUsersCmd,
 	newAuditCmd,
 	newConfigCmd,
+	newETACmd,
 	newVersionCmd,
 }
 
