@@ -81,7 +81,7 @@ func deterministicText(f Facts, now time.Time, cause string) string {
 		parts = append(parts, d+".")
 	}
 	if sh := f.Shipment; sh != nil && sh.Status != "" {
-		parts = append(parts, fmt.Sprintf("%s is %s since %s.", subject, humanStatus(sh.Status), day(sh.StatusAt)))
+		parts = append(parts, fmt.Sprintf("%s: %s since %s.", subject, humanStatus(sh.Status), day(sh.StatusAt)))
 	} else if f.Case.Kind == KindShipment {
 		parts = append(parts, subject+" has no tracking status yet.")
 	}
