@@ -112,8 +112,8 @@ type Rule struct {
 	Group        *Grouping        `json:"group,omitempty" yaml:"group,omitempty"`
 	// Suppress output: categories removed from the event's classify
 	// matches ("*" for all).
-	Suppresses []string `json:"suppresses,omitempty" yaml:"suppresses,flow,omitempty"`
-	Tags       []string `json:"tags,omitempty" yaml:"tags,flow,omitempty"`
+	Suppresses []string   `json:"suppresses,omitempty" yaml:"suppresses,flow,omitempty"`
+	Tags       []string   `json:"tags,omitempty" yaml:"tags,flow,omitempty"`
 	Tests      []TestCase `json:"tests,omitempty" yaml:"tests,omitempty"`
 }
 
