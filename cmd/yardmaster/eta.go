@@ -14,7 +14,7 @@ import (
 func newETACmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "eta", Short: "Train and evaluate the ETA-risk model on historical shipment files"}
 	var o eta.HistoryOptions
-	var split, valFrom string
+	var evalSplit, until, valFrom string
 	bind := func(sc *cobra.Command, outUsage string) {
 		sc.Flags().StringVar(&o.CSV, "csv", "", "historical CSV file (required)")
 		sc.Flags().StringVar(&o.Map, "map", "", fmt.Sprintf("column mapping: a preset (%v) or a YAML/JSON mapping file (required)", eta.Presets()))
@@ -22,7 +22,7 @@ func newETACmd(c *cli) *cobra.Command {
 		sc.Flags().StringVar(&valFrom, "val-from", "", "first day of the validation period, YYYY-MM-DD (default: split − 18 months)")
 		sc.Flags().BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	}
-	parse := func() error {
+	parse := func(split string) error {
 		var err error
 		o.Split, o.ValFrom = time.Time{}, time.Time{}
 		if split != "" {
@@ -43,7 +43,7 @@ func newETACmd(c *cli) *cobra.Command {
 		Short: "Select on a validation period, fit on rows before --split, score the rest once; print AUC, PR-AUC, Brier, ECE for model and baseline",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := parse(); err != nil {
+			if err := parse(evalSplit); err != nil {
 				return err
 			}
 			_, err := eta.RunEval(cmd.Context(), o, c.stdout, logf)
@@ -51,13 +51,13 @@ func newETACmd(c *cli) *cobra.Command {
 		},
 	}
 	bind(eval, "write one row per test shipment (id, scheduled, p, baseline_p, late) to this CSV")
-	eval.Flags().StringVar(&split, "split", "2013-01-01", "first promised day of the test period, YYYY-MM-DD")
+	eval.Flags().StringVar(&evalSplit, "split", "2013-01-01", "first promised day of the test period, YYYY-MM-DD")
 	train := &cobra.Command{
 		Use:   "train",
 		Short: "Select and fit the model on every row of the file; write it to --out",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := parse(); err != nil {
+			if err := parse(until); err != nil {
 				return err
 			}
 			_, _, err := eta.RunTrain(cmd.Context(), o, c.stdout, logf)
@@ -65,7 +65,7 @@ func newETACmd(c *cli) *cobra.Command {
 		},
 	}
 	bind(train, "write the fitted model (JSON) to this file")
-	train.Flags().StringVar(&split, "until", "", "use only rows promised before this day, YYYY-MM-DD (default: all)")
+	train.Flags().StringVar(&until, "until", "", "use only rows promised before this day, YYYY-MM-DD (default: all)")
 	cmd.AddCommand(eval, train)
 	return cmd
 }
