@@ -42,7 +42,9 @@ type Stage interface {
 type StageFunc func(ctx context.Context, tx bun.IDB, batch []*Processed) error
 
 // Process calls f.
-func (f StageFunc) Process(ctx context.Context, tx bun.IDB, batch []*Processed) error { return f(ctx, tx, batch) }
+func (f StageFunc) Process(ctx context.Context, tx bun.IDB, batch []*Processed) error {
+	return f(ctx, tx, batch)
+}
 
 // Stages runs stages in order.
 type Stages []Stage
