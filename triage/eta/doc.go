@@ -21,7 +21,7 @@
 //     dwell since the last scan and open exceptions. It gives P(miss), p50 and
 //     p90 arrival, and the factors that moved the estimate.
 //
-// Both marshal to a versioned binary form for persistence; the store in this
-// package keeps the current model per kind and the periodic retraining job
-// replaces it atomically.
+// Both marshal to a versioned form (MarshalBinary/UnmarshalBinary) for
+// persistence; storing them in the database and the periodic retraining
+// task are not written yet (see docs/eta.md).
 package eta

@@ -61,11 +61,13 @@ var (
 // chosen configuration on every row before split (decay origin = split).
 // Rows at or after split are never read; callers pass them only to score.
 //
-// Procedure: for each half-life, greedy forward selection adds the feature
-// that most raises validation AUC until the gain falls below selMinGain;
-// then the smoothing strength m is chosen for that feature set; finally the
-// (half-life, m) pair with the lowest validation log loss — a proper score
-// that rewards calibration as well as ranking — wins.
+// Procedure: the validation period is cut into selWindows rolling-origin
+// windows. For each half-life, greedy forward selection adds the feature
+// that most raises the mean window AUC (by at least selMinGain), provided it
+// raises AUC in every window; then the smoothing strength m is chosen for
+// that feature set; finally the (half-life, m) pair with the lowest mean
+// validation log loss — a proper score that rewards calibration as well as
+// ranking — wins.
 func SelectBooking(ctx context.Context, h *History, rows []Record, valFrom, split time.Time, logf func(string, ...any)) (*BookingModel, *SelectionReport, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
