@@ -148,7 +148,7 @@ func newProfile(lists map[string][]string) *profile {
 	for _, f := range p.fns {
 		p.fnIndex[f.Name] = f
 	}
-	p.opts = []expr.Option{expr.Env(&Env{}), expr.MaxNodes(MaxNodes), expr.Timezone("UTC")}
+	p.opts = []expr.Option{expr.Env(Env{}), expr.MaxNodes(MaxNodes), expr.Timezone("UTC")}
 	for _, n := range disabledBuiltins {
 		p.opts = append(p.opts, expr.DisableBuiltin(n))
 	}

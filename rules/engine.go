@@ -37,6 +37,8 @@ type Evaluator struct {
 	env      Env
 	cand     []int32
 	matched  []*compiledRule
+	matches  []Match // scratch, copied into the record at the end
+	shadow   []Match
 	deadline time.Duration
 	clock    func() time.Time
 }
@@ -122,7 +124,7 @@ func (e *Evaluator) evaluate(c *Compiled) *Record {
 	if e.deadline > 0 {
 		start = e.clock()
 	}
-	matched := e.matched[:0]
+	matched, matches, shadow := e.matched[:0], e.matches[:0], e.shadow[:0]
 	for i, pos := range cands {
 		if e.deadline > 0 && i > 0 && i%8 == 0 && e.clock().Sub(start) > e.deadline {
 			rec.DeadlineExceeded = true
@@ -158,13 +160,19 @@ func (e *Evaluator) evaluate(c *Compiled) *Record {
 			}
 		}
 		if r.Mode == ModeShadow {
-			rec.Shadow = append(rec.Shadow, m)
+			shadow = append(shadow, m)
 			continue
 		}
-		rec.Matches = append(rec.Matches, m)
+		matches = append(matches, m)
 		matched = append(matched, cr)
 	}
-	e.matched = matched[:0]
+	if len(matches) > 0 {
+		rec.Matches = slices.Clone(matches)
+	}
+	if len(shadow) > 0 {
+		rec.Shadow = slices.Clone(shadow)
+	}
+	e.matched, e.matches, e.shadow = matched[:0], matches[:0], shadow[:0]
 	e.resolve(rec, matched)
 	return rec
 }

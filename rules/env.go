@@ -52,7 +52,7 @@ type EventEnv struct {
 	Region            string         `expr:"region" json:"region" doc:"Region or state of the event location; empty when unknown."`
 	PostalCode        string         `expr:"postalCode" json:"postal_code" doc:"Postal code of the event location; empty when unknown."`
 	Country           string         `expr:"country" json:"country" doc:"ISO 3166-1 alpha-2 country of the event location; empty when unknown." example:"event.country == \"DE\""`
-	EstimatedDelivery *time.Time     `expr:"estimatedDelivery" json:"estimated_delivery" doc:"Carrier estimate of delivery sent with this event; nil when absent." example:"event.estimatedDelivery != nil && event.estimatedDelivery > shipment.promisedDelivery"`
+	EstimatedDelivery *time.Time     `expr:"estimatedDelivery" json:"estimated_delivery" doc:"Carrier estimate of delivery sent with this event; nil when absent." example:"event.estimatedDelivery != nil && shipment.promisedDelivery != nil && event.estimatedDelivery > shipment.promisedDelivery"`
 	PromisedDelivery  *time.Time     `expr:"promisedDelivery" json:"promised_delivery" doc:"Delivery date promised to the customer, sent with this event; nil when absent."`
 	OrderRef          string         `expr:"orderRef" json:"order_ref" doc:"Sale order reference sent with the event; empty when absent."`
 	PickingRef        string         `expr:"pickingRef" json:"picking_ref" doc:"Odoo picking reference sent with the event; empty when absent."`

@@ -43,15 +43,14 @@ func argTime(name string, p any) (time.Time, error) {
 	case time.Time:
 		return v.UTC(), nil
 	case *time.Time:
-		if v == nil {
-			break
+		if v != nil {
+			return v.UTC(), nil
 		}
-		return v.UTC(), nil
+	case nil:
+	default:
+		return time.Time{}, fmt.Errorf("%s: expected a time, got %T", name, p)
 	}
-	if p == nil {
-		return time.Time{}, fmt.Errorf("%s: %w; guard it with `!= nil` first", name, ErrNilTime)
-	}
-	return time.Time{}, fmt.Errorf("%s: expected a time, got %T", name, p)
+	return time.Time{}, fmt.Errorf("%s: %w; guard it with `!= nil` first", name, ErrNilTime)
 }
 
 var zoneCache sync.Map // string → *time.Location
@@ -104,16 +103,16 @@ func businessHours(from, to time.Time, loc *time.Location) float64 {
 	if to.Before(from) {
 		return -businessHours(to, from, loc)
 	}
-	var total time.Duration
+	var total float64 // hours; a Duration overflows past 292 years
 	f := from.In(loc)
 	day := time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, loc)
 	end := to.In(loc)
 	for i := 0; !day.After(end); i++ {
 		if i == 7 {
 			// Skip whole weeks: each has exactly 40 business hours.
-			weeks := int(end.Sub(day).Hours()/24/7) - 1
+			weeks := civilDays(day, end, loc)/7 - 1
 			if weeks > 0 {
-				total += time.Duration(weeks) * 40 * time.Hour
+				total += float64(weeks) * 40
 				day = day.AddDate(0, 0, 7*weeks)
 			}
 		}
@@ -128,12 +127,12 @@ func businessHours(from, to time.Time, loc *time.Location) float64 {
 				hi = to
 			}
 			if hi.After(lo) {
-				total += hi.Sub(lo)
+				total += hi.Sub(lo).Hours()
 			}
 		}
 		day = day.AddDate(0, 0, 1)
 	}
-	return roundHours(total.Hours())
+	return roundHours(total)
 }
 
 // civilDays is the number of calendar days from a's date to b's date in loc.
@@ -141,7 +140,7 @@ func civilDays(a, b time.Time, loc *time.Location) int {
 	a, b = a.In(loc), b.In(loc)
 	da := time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, time.UTC)
 	db := time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)
-	return int(db.Sub(da).Hours() / 24)
+	return int((db.Unix() - da.Unix()) / 86400) // Unix seconds: a Duration saturates at 292 years
 }
 
 // businessDays counts the weekdays d with from's date < d <= to's date in

@@ -1,0 +1,89 @@
+package rules
+
+import (
+	"sort"
+	"testing"
+	"time"
+)
+
+// benchEngine evaluates the synthetic corpus against n indexed rules and
+// reports events/s and the p50/p99 per-event engine time. Run with -cpu 1
+// (one core); see docs/BENCHMARKS.md.
+func benchEngine(b *testing.B, n int) {
+	c, rep := Compile(syntheticRuleset(n, 42), CompileOptions{})
+	if c == nil {
+		b.Fatal(rep.Err())
+	}
+	inputs := syntheticInputs(1024, 7)
+	e := NewEvaluator(EvalOptions{})
+	lat := make([]time.Duration, 0, b.N)
+	cands, matches := 0, 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		rec, err := e.Evaluate(c, inputs[i%len(inputs)])
+		lat = append(lat, time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cands += rec.Candidates
+		matches += len(rec.Matches) + len(rec.Shadow)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(cands)/float64(b.N), "candidates/event")
+	b.ReportMetric(float64(matches)/float64(b.N), "matches/event")
+}
+
+func BenchmarkEngine1000Rules(b *testing.B) { benchEngine(b, 1000) }
+func BenchmarkEngine5000Rules(b *testing.B) { benchEngine(b, 5000) }
+func BenchmarkEngine100Rules(b *testing.B)  { benchEngine(b, 100) }
+
+// BenchmarkEngineStarter evaluates the starter ruleset's fixtures.
+func BenchmarkEngineStarter(b *testing.B) {
+	rs, _ := Starter()
+	c, rep := Compile(rs, CompileOptions{})
+	if c == nil {
+		b.Fatal(rep.Err())
+	}
+	var ins []*Input
+	for _, r := range c.Ruleset.Rules {
+		for i := range r.Tests {
+			ins = append(ins, &r.Tests[i].Input)
+		}
+	}
+	e := NewEvaluator(EvalOptions{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.Evaluate(c, ins[i%len(ins)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompilePublish1000 is the in-memory part of publishing 1,000
+// rules: normalize, validate and lint every expression, index, hash and
+// run every rule's test cases (two per rule).
+func BenchmarkCompilePublish1000(b *testing.B) {
+	rs := withTests(syntheticRuleset(1000, 42), syntheticInputs(2000, 9))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, rep := Compile(rs, CompileOptions{Lint: true, RequireTests: true})
+		if c == nil {
+			b.Fatal(rep.Err())
+		}
+		for _, r := range c.RunTests(NewEvaluator(EvalOptions{})) {
+			if !r.Passed {
+				b.Fatalf("%s/%s: %v", r.Rule, r.Test, r.Failures)
+			}
+		}
+	}
+}
