@@ -60,22 +60,22 @@ func TestFunctionsInRules(t *testing.T) {
 	in.Event.RawText = "Parcel DAMAGED in transit"
 	in.Shipment.PromisedDelivery = tsp("2026-03-05T11:00:00Z")
 	conds := map[string]bool{
-		`hoursSince(event.occurredAt) == 1`:                                         true,
-		`hoursUntil(shipment.promisedDelivery) == 24`:                               true,
-		`daysSince(shipment.firstSeenAt) > 3`:                                       true,
-		`hoursBetween(event.occurredAt, event.receivedAt) == 1`:                     true,
-		`daysBetween(shipment.firstSeenAt, now) < 4`:                                true,
-		`businessHoursSince(shipment.statusAt) == 18`:                               true, // Mon 09-17 + Tue 09-17 + Wed 09-11 = 8+8+2
-		`businessHoursBetween(shipment.statusAt, now, "America/New_York") > 0`:      true,
-		`businessDaysSince(shipment.firstSeenAt) == 3`:                              true, // Sun → Wed
-		`businessDaysBetween(shipment.firstSeenAt, now, "Asia/Tokyo") == 3`:         true,
-		`localHour(now, "Europe/Berlin") == 12`:                                     true,
+		`hoursSince(event.occurredAt) == 1`:                                                 true,
+		`hoursUntil(shipment.promisedDelivery) == 24`:                                       true,
+		`daysSince(shipment.firstSeenAt) > 3`:                                               true,
+		`hoursBetween(event.occurredAt, event.receivedAt) == 1`:                             true,
+		`daysBetween(shipment.firstSeenAt, now) < 4`:                                        true,
+		`businessHoursSince(shipment.statusAt) == 18`:                                       true, // Mon 09-17 + Tue 09-17 + Wed 09-11 = 8+8+2
+		`businessHoursBetween(shipment.statusAt, now, "America/New_York") > 0`:              true,
+		`businessDaysSince(shipment.firstSeenAt) == 3`:                                      true, // Sun → Wed
+		`businessDaysBetween(shipment.firstSeenAt, now, "Asia/Tokyo") == 3`:                 true,
+		`localHour(now, "Europe/Berlin") == 12`:                                             true,
 		`weekday(now) == "Wednesday" && !isWeekend(now) && isWeekend(shipment.firstSeenAt)`: true,
-		`containsAny(event.rawText, "broken", "damaged")`:                           true,
-		`containsAny(event.rawText, "lost")`:                                        false,
-		`inList("carriers", event.carrier) && !inList("carriers", "fedex")`:         true,
-		`now() == now && now == event.receivedAt`:                                   true,
-		`date("2026-03-04T11:00:00Z") == now`:                                       true,
+		`containsAny(event.rawText, "broken", "damaged")`:                                   true,
+		`containsAny(event.rawText, "lost")`:                                                false,
+		`inList("carriers", event.carrier) && !inList("carriers", "fedex")`:                 true,
+		`now() == now && now == event.receivedAt`:                                           true,
+		`date("2026-03-04T11:00:00Z") == now`:                                               true,
 	}
 	for cond, want := range conds {
 		rs := &Ruleset{Lists: map[string][]string{"carriers": {"ups"}}, Rules: []Rule{{ID: "r", Name: "R", Priority: 1, EventTypes: []string{"*"}, When: cond, Category: "c", Severity: SeverityLow}}}
