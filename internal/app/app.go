@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/config"
 	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/logx"
@@ -51,6 +52,9 @@ type App struct {
 	Box   *secretbox.Box
 	Queue *queue.Queue
 	Web   *web.Server
+	// Intake receives events (set by wireIntake); rules and triage add
+	// their pipeline stages to Intake.Pipeline.
+	Intake *intake.Service
 
 	// Addr is the bound HTTP address once Run listens.
 	addrMu sync.Mutex

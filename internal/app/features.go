@@ -11,6 +11,7 @@ import "context"
 func (a *App) wireFeatures(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		a.wireFirstAdmin,
+		a.wireIntake,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
