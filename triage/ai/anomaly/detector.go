@@ -231,21 +231,55 @@ func (d *Detector) start(i int64) time.Time {
 // dropped and counted as late; events stamped in the future are counted in
 // the current bucket.
 func (d *Detector) Observe(o Observation) error {
-	o.Carrier = strings.TrimSpace(strings.ToLower(o.Carrier))
-	if o.Carrier == "" || o.At.IsZero() {
+	c := Count{Carrier: o.Carrier, Origin: o.Origin, Destination: o.Destination, At: o.At, Events: 1}
+	if o.Exception {
+		c.Exceptions = map[string]int{o.Reason: 1}
+		c.Evidence = []Evidence{{EventID: o.EventID, ShipmentID: o.ShipmentID, TrackingNumber: o.TrackingNumber, Reason: o.Reason, At: o.At.UTC()}}
+	}
+	return d.ObserveCount(c)
+}
+
+// Count is a pre-aggregated tally of one lane in one bucket, for callers
+// that count in the database instead of event by event.
+type Count struct {
+	Carrier     string
+	Origin      string
+	Destination string
+	At          time.Time      // any time inside the bucket
+	Events      int            // all events, exceptions included
+	Exceptions  map[string]int // exception events by canonical reason
+	Evidence    []Evidence     // optional sample of the exception events
+}
+
+// ObserveCount adds a tally. The same lateness rules as Observe apply.
+func (d *Detector) ObserveCount(c Count) error {
+	c.Carrier = strings.TrimSpace(strings.ToLower(c.Carrier))
+	if c.Carrier == "" || c.At.IsZero() {
 		return fmt.Errorf("%w: carrier and time are required", ErrInvalidObservation)
 	}
-	o.Origin = strings.ToUpper(strings.TrimSpace(o.Origin))
-	o.Destination = strings.ToUpper(strings.TrimSpace(o.Destination))
+	k := 0
+	for r, v := range c.Exceptions {
+		if v < 0 {
+			return fmt.Errorf("%w: negative count for reason %q", ErrInvalidObservation, r)
+		}
+		k += v
+	}
+	if c.Events < k {
+		return fmt.Errorf("%w: %d exceptions among %d events", ErrInvalidObservation, k, c.Events)
+	}
+	if c.Events == 0 {
+		return nil
+	}
+	lane := Lane{Origin: strings.ToUpper(strings.TrimSpace(c.Origin)), Destination: strings.ToUpper(strings.TrimSpace(c.Destination))}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := d.index(o.At)
+	i := d.index(c.At)
 	if cur := d.index(d.now()); i > cur {
 		i = cur
 	}
 	if i <= d.lastClosed {
-		d.late++
-		mLate.Inc()
+		d.late += int64(c.Events)
+		mLate.Add(float64(c.Events))
 		return nil
 	}
 	b := d.buckets[i]
@@ -253,23 +287,25 @@ func (d *Detector) Observe(o Observation) error {
 		b = &bucket{Keys: map[string]*counts{}}
 		d.buckets[i] = b
 	}
-	lane := Lane{Origin: o.Origin, Destination: o.Destination}
-	for _, k := range []string{globalKey, carrierKey(o.Carrier), laneKey(o.Carrier, lane)} {
-		c := b.Keys[k]
-		if c == nil {
-			c = &counts{Reasons: map[string]int{}}
-			b.Keys[k] = c
+	for _, key := range []string{globalKey, carrierKey(c.Carrier), laneKey(c.Carrier, lane)} {
+		ct := b.Keys[key]
+		if ct == nil {
+			ct = &counts{Reasons: map[string]int{}}
+			b.Keys[key] = ct
 		}
-		c.N++
-		if o.Exception {
-			c.K++
-			c.Reasons[o.Reason]++
-			if len(c.Evidence) < d.cfg.MaxEvidence {
-				c.Evidence = append(c.Evidence, Evidence{
-					EventID: o.EventID, ShipmentID: o.ShipmentID, TrackingNumber: o.TrackingNumber,
-					Reason: o.Reason, Lane: lane, At: o.At.UTC(),
-				})
+		ct.N += c.Events
+		ct.K += k
+		for r, v := range c.Exceptions {
+			if v > 0 {
+				ct.Reasons[r] += v
 			}
+		}
+		for _, e := range c.Evidence {
+			if len(ct.Evidence) >= d.cfg.MaxEvidence {
+				break
+			}
+			e.Lane = lane
+			ct.Evidence = append(ct.Evidence, e)
 		}
 	}
 	return nil

@@ -549,3 +549,37 @@ func BenchmarkSweep(b *testing.B) {
 		w.d.Sweep()
 	}
 }
+
+func TestObserveCountEqualsObserve(t *testing.T) {
+	clk := &clock{t: t0}
+	one, many := New(Config{}, clk.now), New(Config{}, clk.now)
+	for i := 0; i < 40; i++ {
+		o := Observation{Carrier: "DHL", Origin: "nl", Destination: "de", At: t0.Add(time.Duration(i) * time.Minute), Exception: i%4 == 0, Reason: "delayed"}
+		if i%8 == 0 {
+			o.Reason = "lost"
+		}
+		if err := one.Observe(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := many.ObserveCount(Count{Carrier: "dhl", Origin: "NL", Destination: "DE", At: t0, Events: 40, Exceptions: map[string]int{"delayed": 5, "lost": 5}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = t0.Add(time.Hour)
+	one.Sweep()
+	many.Sweep()
+	a, _ := one.Snapshot()
+	b, _ := many.Snapshot()
+	if string(a) != string(b) {
+		t.Errorf("snapshots differ:\n%s\n%s", a, b)
+	}
+	for _, c := range []Count{
+		{Carrier: "dhl", At: t0, Events: 1, Exceptions: map[string]int{"delayed": 2}},
+		{Carrier: "dhl", At: t0, Events: 3, Exceptions: map[string]int{"delayed": -1}},
+		{Carrier: "", At: t0, Events: 3},
+	} {
+		if err := many.ObserveCount(c); !errors.Is(err, ErrInvalidObservation) {
+			t.Errorf("ObserveCount(%+v) = %v", c, err)
+		}
+	}
+}
