@@ -250,7 +250,20 @@ func (s *Server) Login() string { return s.opts.Login }
 func (s *Server) Password() string { return s.opts.Password }
 
 // APIKey is the integration user's API key.
-func (s *Server) APIKey() string { return s.opts.APIKey }
+func (s *Server) APIKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.APIKey
+}
+
+// RotateAPIKey replaces the integration user's API key (revocation or
+// expiry): calls still using the old key get Fault 3 / HTTP 401.
+func (s *Server) RotateAPIKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.APIKey = key
+	s.authCache = map[string]bool{}
+}
 
 // Version is the emulated major version.
 func (s *Server) Version() int { return s.opts.Version }
@@ -683,11 +696,13 @@ func (s *Server) serveXMLRPC(w http.ResponseWriter, r *http.Request, service str
 		writeBody(w, http.StatusMethodNotAllowed, "text/html; charset=utf-8", []byte(werkzeug405))
 		return
 	}
-	if s.preInject(w, r) {
-		return
-	}
+	// Read the body first: only then does net/http notice a client that
+	// hangs up, so injected latency ends with the client's timeout.
 	body, ok := s.readBody(w, r)
 	if !ok {
+		return
+	}
+	if s.preInject(w, r) {
 		return
 	}
 	methodName, params, perr := ParseMethodCall(body)
@@ -928,15 +943,17 @@ func (s *Server) serveJSON2(w http.ResponseWriter, r *http.Request, rest string)
 		writeBody(w, http.StatusMethodNotAllowed, "text/html; charset=utf-8", []byte(werkzeug405))
 		return
 	}
-	if s.preInject(w, r) {
-		return
-	}
+	// Read the body first: only then does net/http notice a client that
+	// hangs up, so injected latency ends with the client's timeout.
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
 	}
+	if s.preInject(w, r) {
+		return
+	}
 	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(key) != s.opts.APIKey {
+	if !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(key) != s.APIKey() {
 		s.writeJSONError(w, &pyErr{Class: "werkzeug.exceptions.Unauthorized", Msg: "Invalid apikey"}, nil)
 		return
 	}
