@@ -147,7 +147,7 @@ func SecretBox(cfg config.Config, log *slog.Logger) (*secretbox.Box, error) {
 }
 
 // Open builds the process. Nothing listens until Run.
-func Open(ctx context.Context, opts Options) (a *App, err error) {
+func Open(ctx context.Context, opts Options) (_ *App, err error) {
 	cfg := opts.Config
 	if opts.Logger == nil {
 		opts.Logger = logx.Discard()
@@ -158,7 +158,7 @@ func Open(ctx context.Context, opts Options) (a *App, err error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
-	a = &App{Config: cfg, Log: opts.Logger, Now: opts.Now, Version: opts.Version, Out: opts.Out, Demo: opts.Demo}
+	a := &App{Config: cfg, Log: opts.Logger, Now: opts.Now, Version: opts.Version, Out: opts.Out, Demo: opts.Demo}
 	defer func() {
 		if err != nil {
 			_ = a.Close()

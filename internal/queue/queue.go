@@ -126,6 +126,15 @@ type periodic struct {
 	queue    string
 }
 
+func init() {
+	// go-redis logs dial failures itself; we report them as errors instead.
+	redis.SetLogger(quietRedis{})
+}
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 // Open connects to Redis (or starts the embedded server) and checks it.
 func Open(ctx context.Context, d *db.DB, opts Options) (*Queue, error) {
 	if opts.Logger == nil {
