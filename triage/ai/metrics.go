@@ -53,4 +53,8 @@ var (
 		Name: "yardmaster_llm_budget_remaining_calls",
 		Help: "Calls left in the current hour's LLM budget, by model.",
 	}, []string{"model"})
+	mSweepBuckets = promauto.With(metrics.Registry).NewCounter(prometheus.CounterOpts{
+		Name: "yardmaster_anomaly_buckets_swept_total",
+		Help: "Time buckets of stored events evaluated by the anomaly sweep.",
+	})
 )
