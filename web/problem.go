@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/yardmaster/yardmaster/internal/apperr"
+	"github.com/yardmaster/yardmaster/internal/ids"
 	"github.com/yardmaster/yardmaster/internal/logx"
 )
 
@@ -84,6 +85,13 @@ func statusTitle(code int) string {
 // errorHandler renders every error as problem+json (API and webhooks) or
 // defers to the console's HTML error page for browser routes.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	if logx.RequestID(c.UserContext()) == "" {
+		// Errors raised before any middleware ran (e.g. a body over the
+		// limit, rejected while reading) still get a request id.
+		rid := ids.New()
+		c.Set(fiber.HeaderXRequestID, rid)
+		c.SetUserContext(logx.WithRequestID(c.UserContext(), rid))
+	}
 	p := problemFor(c, err)
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.UserContext(), "request failed", "method", c.Method(), "path", c.Path(), "status", p.Status, "err", err)
