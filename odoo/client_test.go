@@ -383,3 +383,23 @@ func TestRateLimitShared(t *testing.T) {
 		t.Fatalf("a call without tokens waits on the limiter: %v", err)
 	}
 }
+
+func TestDecodeXMLRPCResponseGuards(t *testing.T) {
+	deep := strings.Repeat("<value><array><data>", 10000) + strings.Repeat("</data></array></value>", 10000)
+	for name, body := range map[string]string{
+		"depth bomb":    "<methodResponse><params><param>" + deep + "</param></params></methodResponse>",
+		"html":          "<html><head><title>502 Bad Gateway</title></head></html>",
+		"empty":         "  ",
+		"truncated":     "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><int>1",
+		"bad int":       "<methodResponse><params><param><value><int>x</int></value></param></params></methodResponse>",
+		"fault no code": "<methodResponse><fault><value><struct></struct></value></fault></methodResponse>",
+	} {
+		if _, err := odoo.DecodeXMLRPCResponse([]byte(body)); !errors.Is(err, odoo.ErrProtocol) {
+			t.Errorf("%s: %v, want ErrProtocol", name, err)
+		}
+	}
+	v, err := odoo.DecodeXMLRPCResponse([]byte("<methodResponse><params><param><value><string></string></value></param></params></methodResponse>"))
+	if err != nil || v != nil {
+		t.Errorf("kolo decodes <string></string> to nil: %v %v", v, err)
+	}
+}
