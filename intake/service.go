@@ -253,3 +253,38 @@ func (s *Service) SubmitImported(ctx context.Context, src *Source, overlay *Mapp
 
 // HTTPHeaders adapts a map of header values to Headers (CLI, tests).
 type HTTPHeaders = http.Header
+
+// SourceTokenPrefix starts every canonical source token, so the events API
+// can tell them from API tokens.
+const SourceTokenPrefix = "ymsrc_"
+
+// EventsFor handles POST /api/v1/events for a caller already authorised to
+// write events for the named source (an API token with events:write). The
+// source must take canonical JSON (kind canonical or standard).
+func (s *Service) EventsFor(ctx context.Context, sourceName string, h Headers, body []byte) (*Receipt, error) {
+	now := s.Now().UTC()
+	src, err := s.Registry.Get(ctx, sourceName)
+	if err != nil {
+		return nil, err
+	}
+	if src.Status != SourceActive {
+		return nil, apperr.Conflict("source " + src.Name + " is disabled")
+	}
+	if src.Kind != KindCanonical && src.Kind != KindStandard {
+		return nil, apperr.Invalid("wrong source", fieldErr("source", "source %s takes %s webhooks, not canonical events", src.Name, src.Kind))
+	}
+	_, _, overlay, err := s.Registry.Resolve(ctx, src.Name)
+	if err != nil {
+		return nil, authError(err)
+	}
+	received.WithLabelValues(src.Name).Inc()
+	ct := h.Get("Content-Type")
+	ndjson := IsNDJSON(ct)
+	if !IsJSON(ct) && !ndjson {
+		return nil, reject(src.Name, "content_type", apperr.Unsupported("content type must be application/json or application/x-ndjson"))
+	}
+	if d, ok := s.allow(src); !ok {
+		return nil, reject(src.Name, "rate_limited", apperr.RateLimited(d))
+	}
+	return s.accept(ctx, src, overlay, "", h, body, ndjson, now)
+}

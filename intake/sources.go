@@ -153,7 +153,7 @@ func newSecret(kind Kind) string {
 		}
 		return "whsec_" + base64.StdEncoding.EncodeToString(b)
 	case KindCanonical:
-		return "ymsrc_" + randomB64(32)
+		return SourceTokenPrefix + randomB64(32)
 	}
 	return randomB64(32)
 }
