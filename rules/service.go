@@ -272,13 +272,13 @@ func (s *Service) compiled(rs *Ruleset, opts CompileOptions) (*Compiled, *Report
 	return c, rep
 }
 
-func (s *Service) evaluator() *Evaluator   { return s.pool.Get().(*Evaluator) }
-func (s *Service) release(e *Evaluator)    { s.pool.Put(e) }
-func (s *Service) requireTests() bool      { return !s.opts.AllowUntested }
-func (s *Service) now() time.Time          { return s.opts.Now().UTC() }
-func (s *Service) auditNow() time.Time     { return s.opts.Now() }
-func marshalJSON(v any) (string, error)    { b, err := json.Marshal(v); return string(b), err }
-func errorsIs(err, target error) bool      { return errors.Is(err, target) }
+func (s *Service) evaluator() *Evaluator { return s.pool.Get().(*Evaluator) }
+func (s *Service) release(e *Evaluator)  { s.pool.Put(e) }
+func (s *Service) requireTests() bool    { return !s.opts.AllowUntested }
+func (s *Service) now() time.Time        { return s.opts.Now().UTC() }
+func (s *Service) auditNow() time.Time   { return s.opts.Now() }
+func marshalJSON(v any) (string, error)  { b, err := json.Marshal(v); return string(b), err }
+func errorsIs(err, target error) bool    { return errors.Is(err, target) }
 func withTx(ctx context.Context, d *db.DB, fn func(ctx context.Context, tx bun.Tx) error) error {
 	return d.InTx(ctx, fn)
 }

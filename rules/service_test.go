@@ -243,7 +243,13 @@ func newRule(id string, prio int, when string) Rule {
 		Category: id, Severity: SeverityHigh,
 		Tests: []TestCase{
 			{Name: "hit", Input: *baseInput(), Expect: Expectation{Match: boolp(true)}},
-			{Name: "miss", Input: func() Input { in := *baseInput(); ev := *in.Event; ev.Status = intake.StatusDelivered; in.Event = &ev; return in }(), Expect: Expectation{Match: boolp(false)}},
+			{Name: "miss", Input: func() Input {
+				in := *baseInput()
+				ev := *in.Event
+				ev.Status = intake.StatusDelivered
+				in.Event = &ev
+				return in
+			}(), Expect: Expectation{Match: boolp(false)}},
 		}}
 }
 
