@@ -1498,14 +1498,19 @@ func (s *Server) mActionFeedback(e *env, m *model, ids []int64, a *args) (any, e
 		}
 		tr := target.get(m.m2o(r, "res_id"))
 		if tr != nil {
-			body := "Activity done"
+			// Like mail.message_activity_done: the activity, its note, the
+			// feedback.
+			body := "<div>" + markupEscape(s.displayName(m, r)) + " done</div>"
+			if note := m.str(r, "note"); note != "" {
+				body += "<div>" + note + "</div>"
+			}
 			if fb, ok := a.get("feedback").(string); ok && fb != "" {
-				body += ": " + fb
+				body += "<div>Feedback: " + markupEscape(fb) + "</div>"
 			}
 			vals := NewDict(6)
 			vals.Set("model", rm)
 			vals.Set("res_id", tr.id)
-			vals.Set("body", markupEscape(body))
+			vals.Set("body", body)
 			vals.Set("message_type", "notification")
 			vals.Set("subtype_id", s.xmlid("mail.mt_activities"))
 			vals.Set("author_id", s.userPartner(e.uid))
