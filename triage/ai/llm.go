@@ -167,9 +167,9 @@ func NewClient(cfg LLMConfig) (*Client, error) {
 // Model is the configured model name.
 func (c *Client) Model() string { return c.cfg.Model }
 
-// Complete sends messages and asks for an answer conforming to the case
-// summary schema. It takes one unit of budget.
-func (c *Client) Complete(ctx context.Context, msgs []Message) (Completion, error) {
+// Complete sends messages and asks for an answer conforming to rs. It
+// takes one unit of budget.
+func (c *Client) Complete(ctx context.Context, rs *responseSchema, msgs []Message) (Completion, error) {
 	if !c.budget.Take() {
 		mBudgetLeft.WithLabelValues(c.cfg.Model).Set(0)
 		return Completion{}, ErrBudget
@@ -177,7 +177,7 @@ func (c *Client) Complete(ctx context.Context, msgs []Message) (Completion, erro
 	mBudgetLeft.WithLabelValues(c.cfg.Model).Set(float64(c.budget.Remaining()))
 	for {
 		mode := c.mode.Load()
-		comp, err := c.complete(ctx, msgs, mode)
+		comp, err := c.complete(ctx, rs, msgs, mode)
 		if err == nil || mode == modeJSONObject || !schemaRejected(err) {
 			return comp, err
 		}
@@ -192,7 +192,7 @@ func modeName(m int32) string {
 	return [...]string{"json_schema (bounded)", "json_schema (portable)", "json_object"}[m]
 }
 
-func (c *Client) complete(ctx context.Context, msgs []Message, mode int32) (Completion, error) {
+func (c *Client) complete(ctx context.Context, rs *responseSchema, msgs []Message, mode int32) (Completion, error) {
 	req := openai.ChatCompletionRequest{
 		Model: c.cfg.Model,
 		// go-openai omits a zero temperature, which would leave the server
@@ -207,14 +207,14 @@ func (c *Client) complete(ctx context.Context, msgs []Message, mode int32) (Comp
 	}
 	switch mode {
 	case modeBoundedSchema, modePortableSchema:
-		schema := boundedWireSchema
+		schema := rs.Bounded
 		if mode == modePortableSchema {
-			schema = portableWireSchema
+			schema = rs.Portable
 		}
 		req.ResponseFormat = &openai.ChatCompletionResponseFormat{
 			Type: openai.ChatCompletionResponseFormatTypeJSONSchema,
 			JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{
-				Name: SchemaName, Description: "Case summary with one proposed next step", Schema: schema, Strict: true,
+				Name: rs.Name, Description: rs.Description, Schema: schema, Strict: true,
 			},
 		}
 	default:
@@ -223,7 +223,7 @@ func (c *Client) complete(ctx context.Context, msgs []Message, mode int32) (Comp
 	for i, m := range msgs {
 		content := m.Content
 		if mode == modeJSONObject && i == 0 && m.Role == openai.ChatMessageRoleSystem {
-			content += "\nAnswer with a JSON object that validates against this JSON schema:\n" + string(boundedWireSchema)
+			content += "\nAnswer with a JSON object that validates against this JSON schema:\n" + string(rs.Bounded)
 		}
 		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: m.Role, Content: content})
 	}

@@ -56,12 +56,7 @@ var placeholderRE = regexp.MustCompile(`\[[A-Z]+(?:_[0-9]+)?\]`)
 
 // NewRedactor builds a redactor that knows the personal data of f.
 func NewRedactor(f Facts) *Redactor {
-	r := &Redactor{
-		protected: map[string]bool{},
-		values:    map[string]string{},
-		byValue:   map[string]string{},
-		counts:    map[string]int{},
-	}
+	r := newRedactor()
 	for _, id := range []string{f.trackingNumber(), f.Case.TrackingNumber} {
 		r.protect(id)
 	}
@@ -98,9 +93,37 @@ func NewRedactor(f Facts) *Redactor {
 			r.addName(n.Author, false, r.placeholderFor("STAFF", foldString(n.Author), n.Author))
 		}
 	}
-	// Longer needles first, so "anna schmidt" wins over "anna".
-	sort.SliceStable(r.needles, func(i, j int) bool { return len(r.needles[i].folded) > len(r.needles[j].folded) })
+	r.ready()
 	return r
+}
+
+func newRedactor() *Redactor {
+	return &Redactor{
+		protected: map[string]bool{},
+		values:    map[string]string{},
+		byValue:   map[string]string{},
+		counts:    map[string]int{},
+	}
+}
+
+// ready orders the needles once all known values are in: longer needles
+// first, so "anna schmidt" wins over "anna".
+func (r *Redactor) ready() {
+	sort.SliceStable(r.needles, func(i, j int) bool { return len(r.needles[i].folded) > len(r.needles[j].folded) })
+}
+
+// addTracking registers a tracking number under a numbered placeholder
+// (digests cover many shipments).
+func (r *Redactor) addTracking(tn string) {
+	tn = strings.TrimSpace(tn)
+	if tn == "" {
+		return
+	}
+	r.protect(tn)
+	ph := r.placeholderFor("TRACKING", foldString(tn), tn)
+	if ft := foldString(tn); ft != "" {
+		r.needles = append(r.needles, needle{folded: ft, placeholder: ph})
+	}
 }
 
 func (r *Redactor) protect(id string) {

@@ -14,25 +14,40 @@ import (
 	"golang.org/x/text/message"
 )
 
-// SchemaName is the json_schema name sent with every request. Its version
-// suffix is part of the cache key: a schema change never serves old answers.
+// SchemaName is the json_schema name of case summaries. Its version suffix
+// is part of the cache key: a schema change never serves old answers.
 const SchemaName = "case_summary_v1"
 
 //go:embed schema.json
 var schemaJSON []byte
 
-// answerSchema validates every answer on receipt, whatever the server
-// enforced while generating it.
-var answerSchema = mustCompileSchema(schemaJSON)
+// responseSchema is one JSON schema the model answers with, in the forms
+// the package needs. Wire variants: "bounded" keeps the length, range and
+// pattern bounds, which grammar-constrained local servers (llama.cpp,
+// Ollama) need to stop a weak model from generating until the token limit;
+// some hosted strict-mode implementations reject those keywords, so
+// "portable" drops them and is used after such a rejection (see Client).
+// Every answer is validated against the full schema on receipt, whatever
+// the server enforced while generating it.
+type responseSchema struct {
+	Name        string
+	Description string
+	Bounded     json.RawMessage
+	Portable    json.RawMessage
+	compiled    *jsonschema.Schema
+}
 
-// Wire variants of the schema. "bounded" keeps the length, range and
-// pattern bounds: grammar-constrained local servers (llama.cpp, Ollama) need
-// them to stop a weak model from generating until the token limit. Some
-// hosted strict-mode implementations reject those keywords; "portable" drops
-// them and is used after such a rejection (see Client).
+func newResponseSchema(name, description string, doc []byte) *responseSchema {
+	return &responseSchema{Name: name, Description: description, Bounded: wireSchema(doc, false), Portable: wireSchema(doc, true), compiled: mustCompileSchema(doc)}
+}
+
+// caseSchema is the answer schema of case summaries.
+var caseSchema = newResponseSchema(SchemaName, "Case summary with one proposed next step", schemaJSON)
+
+// Shorthands used by tests and the json_object fallback.
 var (
-	boundedWireSchema  = wireSchema(schemaJSON, false)
-	portableWireSchema = wireSchema(schemaJSON, true)
+	boundedWireSchema  = caseSchema.Bounded
+	portableWireSchema = caseSchema.Portable
 )
 
 func mustCompileSchema(doc []byte) *jsonschema.Schema {
@@ -42,12 +57,12 @@ func mustCompileSchema(doc []byte) *jsonschema.Schema {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource("case_summary.json", v); err != nil {
-		panic(fmt.Sprintf("ai: schema.json: %v", err))
+	if err := c.AddResource("answer.json", v); err != nil {
+		panic(fmt.Sprintf("ai: answer schema: %v", err))
 	}
-	s, err := c.Compile("case_summary.json")
+	s, err := c.Compile("answer.json")
 	if err != nil {
-		panic(fmt.Sprintf("ai: schema.json does not compile: %v", err))
+		panic(fmt.Sprintf("ai: answer schema does not compile: %v", err))
 	}
 	return s
 }
@@ -104,13 +119,16 @@ func (e *SchemaError) Error() string {
 	return "answer does not match the schema: " + strings.Join(e.Problems, "; ")
 }
 
-// validateSchema checks raw JSON against the answer schema.
-func validateSchema(raw []byte) error {
+// validateSchema checks raw JSON against the case answer schema.
+func validateSchema(raw []byte) error { return caseSchema.validate(raw) }
+
+// validate checks raw JSON against the schema.
+func (rs *responseSchema) validate(raw []byte) error {
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		return &SchemaError{Problems: []string{"not valid JSON: " + err.Error()}}
 	}
-	err = answerSchema.Validate(inst)
+	err = rs.compiled.Validate(inst)
 	if err == nil {
 		return nil
 	}

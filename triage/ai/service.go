@@ -44,6 +44,22 @@ type Proposer interface {
 	ProposeFromSummary(ctx context.Context, tx bun.IDB, caseID string, step ProposedAction, s Summary) error
 }
 
+// TaskDigestSummarize writes the introduction of a digest (payload
+// {"digest_id": "..."}).
+const TaskDigestSummarize = "digest:summarize"
+
+// DigestSource loads the facts of a digest; triage/digest implements it.
+// An unknown digest is an apperr not-found.
+type DigestSource interface {
+	DigestFacts(ctx context.Context, digestID string) (DigestFacts, error)
+}
+
+// DigestSink stores a digest's introduction; triage/digest implements it.
+// It must be idempotent (a job may run twice).
+type DigestSink interface {
+	SaveDigestSummary(ctx context.Context, digestID string, s DigestSummary) error
+}
+
 // ServiceOptions configure a Service.
 type ServiceOptions struct {
 	DB         *db.DB
@@ -51,6 +67,9 @@ type ServiceOptions struct {
 	Store      *Store
 	Cases      CaseSource
 	Proposer   Proposer // nil: summaries only
+	// Digests and DigestSink serve digest:summarize; both nil: not served.
+	Digests    DigestSource
+	DigestSink DigestSink
 	// JobTimeout bounds one case:summarize job (default 5m; set it above
 	// the LLM timeout times its attempts).
 	JobTimeout time.Duration
@@ -170,6 +189,51 @@ func (s *Service) SummarizeCase(ctx context.Context, caseID string) (Summary, er
 		return Summary{}, err
 	}
 	return sum, nil
+}
+
+type digestPayload struct {
+	DigestID string `json:"digest_id"`
+}
+
+// EnqueueDigestSummarize schedules the introduction of a digest in the
+// caller's transaction; one job per digest.
+func (s *Service) EnqueueDigestSummarize(ctx context.Context, tx bun.IDB, digestID string) error {
+	if strings.TrimSpace(digestID) == "" {
+		return apperr.Invalid("digest id is required", apperr.FieldError{Field: "digest_id", Message: "required"})
+	}
+	return queue.Add(ctx, tx, queue.Job{
+		Key: TaskDigestSummarize + ":" + digestID, Type: TaskDigestSummarize, Payload: digestPayload{DigestID: digestID},
+		Queue: queue.QueueLow, MaxRetry: 5, Timeout: s.opts.JobTimeout,
+	})
+}
+
+// HandleDigestSummarize is the queue handler of TaskDigestSummarize.
+func (s *Service) HandleDigestSummarize(ctx context.Context, d queue.Delivery) error {
+	var p digestPayload
+	if err := d.Decode(&p); err != nil {
+		return err
+	}
+	if strings.TrimSpace(p.DigestID) == "" {
+		return queue.Permanent(errors.New("digest:summarize payload has no digest_id"))
+	}
+	if s.opts.Digests == nil || s.opts.DigestSink == nil {
+		return queue.Permanent(errors.New("digest summaries are not wired"))
+	}
+	f, err := s.opts.Digests.DigestFacts(ctx, p.DigestID)
+	if err == nil && f.DigestID != p.DigestID {
+		err = apperr.Invalid(fmt.Sprintf("facts of digest %s name digest %q", p.DigestID, f.DigestID))
+	}
+	var sum DigestSummary
+	if err == nil {
+		sum, err = s.opts.Summarizer.SummarizeDigest(ctx, f)
+	}
+	if err == nil {
+		err = s.opts.DigestSink.SaveDigestSummary(ctx, p.DigestID, sum)
+	}
+	if k := apperr.KindOf(err); err != nil && (k == apperr.KindNotFound || k == apperr.KindInvalid) {
+		return queue.Permanent(err)
+	}
+	return err
 }
 
 // sameStep reports whether two proposals ask for the same change (the

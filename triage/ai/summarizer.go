@@ -3,6 +3,7 @@ package ai
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -59,21 +60,61 @@ func (s *Summarizer) Summarize(ctx context.Context, f Facts) (Summary, error) {
 	}
 	model := s.client.Model()
 	key := p.Key(model)
+	check := func(content string) error { _, err := parseAnswer(content, p); return err }
+	res, err := s.ask(ctx, caseSchema, key, p.System, p.User, check, slog.String("case_id", f.Case.ID))
+	if err != nil {
+		return Summary{}, err
+	}
+	if res.fallback != "" {
+		sum, err := s.fallback(f, p, model, now, res.fallback)
+		sum.PromptTokens, sum.OutputTokens = res.in, res.out
+		return sum, err
+	}
+	a, err := parseAnswer(res.content, p)
+	if err != nil {
+		return Summary{}, fmt.Errorf("checked answer no longer parses: %w", err)
+	}
+	sum := a.toSummary(p)
+	sum.CaseID = f.Case.ID
+	sum.Model = model
+	sum.FactsHash = key
+	sum.Cached = res.cached
+	sum.PromptTokens, sum.OutputTokens = res.in, res.out
+	sum.GeneratedAt = now
+	mSummaries.WithLabelValues(GeneratedByLLM).Inc()
+	return sum, nil
+}
+
+// askResult is a validated answer, or the reason there is none.
+type askResult struct {
+	content  string // the validated answer (fences stripped)
+	cached   bool
+	in, out  int    // tokens spent, repair included
+	fallback string // set when there is no usable answer
+}
+
+// ask gets a validated answer for one prompt: from the cache, or from the
+// model with at most one repair request. check validates an answer against
+// the schema and the facts (returning *InvalidAnswerError for answers worth
+// a repair). Only the end of ctx is an error; every other failure is a
+// fallback reason.
+func (s *Summarizer) ask(ctx context.Context, rs *responseSchema, key, system, user string, check func(string) error, subject slog.Attr) (askResult, error) {
+	model := s.client.Model()
 	if c, ok := s.cached(ctx, key); ok {
-		if a, perr := parseAnswer(string(c.Answer), p); perr == nil {
+		if check(string(c.Answer)) == nil {
 			mCalls.WithLabelValues(model, OutcomeCached).Inc()
-			return s.finish(a.toSummary(p), f, p, model, key, now, true, 0, 0), nil
+			return askResult{content: string(c.Answer), cached: true}, nil
 		}
 		// An answer cached under an equal prompt is always valid for it;
 		// if it is not (a check got stricter), ask again.
 	}
-	msgs := []Message{{Role: "system", Content: p.System}, {Role: "user", Content: p.User}}
-	comp, err := s.client.Complete(ctx, msgs)
+	msgs := []Message{{Role: "system", Content: system}, {Role: "user", Content: user}}
+	comp, err := s.client.Complete(ctx, rs, msgs)
 	if err != nil {
-		return s.failed(ctx, f, p, model, now, err)
+		return s.failed(ctx, model, err, 0, 0, subject)
 	}
-	inTok, outTok := comp.PromptTokens, comp.OutputTokens
-	a, perr := parseAnswer(comp.Content, p)
+	res := askResult{in: comp.PromptTokens, out: comp.OutputTokens}
+	perr := check(comp.Content)
 	outcome := OutcomeOK
 	var inv *InvalidAnswerError
 	if errors.As(perr, &inv) {
@@ -81,47 +122,36 @@ func (s *Summarizer) Summarize(ctx context.Context, f Facts) (Summary, error) {
 		if comp.FinishReason == "length" {
 			probs = append(probs, "the answer was cut off at the token limit: keep every text shorter")
 		}
-		s.log.InfoContext(ctx, "llm answer invalid; asking once for a repair", slog.String("case_id", f.Case.ID), slog.Any("problems", probs))
+		s.log.InfoContext(ctx, "llm answer invalid; asking once for a repair", subject, slog.Any("problems", probs))
 		msgs = append(msgs, Message{Role: "assistant", Content: truncate(comp.Content, 4000)}, Message{Role: "user", Content: repairMessage(probs)})
-		comp, err = s.client.Complete(ctx, msgs)
+		comp, err = s.client.Complete(ctx, rs, msgs)
 		if err != nil {
-			return s.failed(ctx, f, p, model, now, err)
+			return s.failed(ctx, model, err, res.in, res.out, subject)
 		}
-		inTok, outTok = inTok+comp.PromptTokens, outTok+comp.OutputTokens
-		a, perr = parseAnswer(comp.Content, p)
+		res.in, res.out = res.in+comp.PromptTokens, res.out+comp.OutputTokens
+		perr = check(comp.Content)
 		outcome = OutcomeRepaired
 	}
 	if perr != nil {
 		mCalls.WithLabelValues(model, OutcomeInvalid).Inc()
-		s.log.WarnContext(ctx, "llm answer invalid after repair; using the deterministic summary", slog.String("case_id", f.Case.ID), slog.String("err", perr.Error()))
-		sum, err := s.fallback(f, p, model, now, FallbackInvalidAnswer)
-		sum.PromptTokens, sum.OutputTokens = inTok, outTok
-		return sum, err
+		s.log.WarnContext(ctx, "llm answer invalid after repair; using the deterministic result", subject, slog.String("err", perr.Error()))
+		res.fallback = FallbackInvalidAnswer
+		return res, nil
 	}
-	if err := s.remember(ctx, CachedAnswer{Key: key, Model: model, Answer: []byte(stripFences(comp.Content)), PromptTokens: inTok, OutputTokens: outTok, CreatedAt: now}); err != nil {
+	res.content = stripFences(comp.Content)
+	if err := s.remember(ctx, CachedAnswer{Key: key, Model: model, Answer: []byte(res.content), PromptTokens: res.in, OutputTokens: res.out, CreatedAt: s.now().UTC()}); err != nil {
 		// The answer is good; a cache failure only costs a later call.
 		s.log.WarnContext(ctx, "store llm answer in cache", slog.String("err", err.Error()))
 	}
 	mCalls.WithLabelValues(model, outcome).Inc()
-	return s.finish(a.toSummary(p), f, p, model, key, now, false, inTok, outTok), nil
+	return res, nil
 }
 
-func (s *Summarizer) finish(sum Summary, f Facts, p *Prompt, model, key string, now time.Time, cached bool, in, out int) Summary {
-	sum.CaseID = f.Case.ID
-	sum.Model = model
-	sum.FactsHash = key
-	sum.Cached = cached
-	sum.PromptTokens, sum.OutputTokens = in, out
-	sum.GeneratedAt = now
-	mSummaries.WithLabelValues(GeneratedByLLM).Inc()
-	return sum
-}
-
-// failed turns a call error into the deterministic summary, unless the
-// caller's context ended: then the job should stop (and be retried later).
-func (s *Summarizer) failed(ctx context.Context, f Facts, p *Prompt, model string, now time.Time, err error) (Summary, error) {
+// failed turns a call error into a fallback reason, unless the caller's
+// context ended: then the job should stop (and be retried later).
+func (s *Summarizer) failed(ctx context.Context, model string, err error, in, out int, subject slog.Attr) (askResult, error) {
 	if ctx.Err() != nil {
-		return Summary{}, ctx.Err()
+		return askResult{}, ctx.Err()
 	}
 	reason, outcome := FallbackUpstream, OutcomeUpstreamError
 	var se *StatusError
@@ -134,8 +164,8 @@ func (s *Summarizer) failed(ctx context.Context, f Facts, p *Prompt, model strin
 		reason, outcome = FallbackRateLimited, OutcomeRateLimited
 	}
 	mCalls.WithLabelValues(model, outcome).Inc()
-	s.log.WarnContext(ctx, "llm call failed; using the deterministic summary", slog.String("case_id", f.Case.ID), slog.String("reason", reason), slog.String("err", err.Error()))
-	return s.fallback(f, p, model, now, reason)
+	s.log.WarnContext(ctx, "llm call failed; using the deterministic result", subject, slog.String("reason", reason), slog.String("err", err.Error()))
+	return askResult{fallback: reason, in: in, out: out}, nil
 }
 
 func (s *Summarizer) fallback(f Facts, p *Prompt, model string, now time.Time, reason string) (Summary, error) {
