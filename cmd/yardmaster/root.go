@@ -129,6 +129,9 @@ var subcommands = []func(*cli) *cobra.Command{
 	newConfigCmd,
 	newETACmd,
 	newVersionCmd,
+	newSourcesCmd,
+	newImportCmd,
+	newLoadtestCmd,
 }
 
 func run(args []string, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/yardmaster/yardmaster/audit"
+	"github.com/yardmaster/yardmaster/intake"
+	"github.com/yardmaster/yardmaster/internal/app"
+	"github.com/yardmaster/yardmaster/internal/logx"
+)
+
+// LoadtestReport is what `yardmaster loadtest` measured.
+type LoadtestReport struct {
+	Target       string             `json:"target"`
+	Mode         string             `json:"mode"` // "rate" or "max"
+	Rate         float64            `json:"target_rate,omitempty"`
+	Concurrency  int                `json:"concurrency"`
+	Checkpoints  int                `json:"checkpoints_per_webhook"`
+	Duration     float64            `json:"duration_seconds"`
+	Requests     int                `json:"requests"`
+	OK           int                `json:"ok"`
+	Errors       map[string]int     `json:"errors,omitempty"`
+	EventsStored int                `json:"events_stored"`
+	RequestsPerS float64            `json:"requests_per_second"`
+	EventsPerS   float64            `json:"events_per_second"`
+	LatencyMS    map[string]float64 `json:"latency_ms"`
+	Database     string             `json:"database,omitempty"`
+	CPUs         int                `json:"cpus"`
+}
+
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted)-1) + 0.5)
+	return sorted[i]
+}
+
+// aftershipBody builds a realistic AfterShip tracking webhook for a fresh
+// tracking number with n checkpoints.
+func aftershipBody(runID string, seq int64, n int, now time.Time) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"event":"tracking_update","event_id":"%s-%d","is_tracking_first_tag":false,"ts":%d,"msg":{"id":"lt%s%d",`+
+		`"tracking_number":"LT%s%08d","slug":"fedex","tag":"InTransit","subtag":"InTransit_007","subtag_message":"Departure Scan",`+
+		`"order_number":"SO%d","origin_country_region":"USA","destination_country_region":"USA","checkpoints":[`,
+		runID, seq, now.Unix(), runID, seq, strings.ToUpper(runID), seq, seq)
+	subtags := []string{"InTransit_002", "InTransit_003", "InTransit_007", "OutForDelivery_001", "Delivered_001"}
+	raw := []string{"PU", "AR", "DP", "OD", "DL"}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := i % len(subtags)
+		tag, _, _ := strings.Cut(subtags[k], "_")
+		fmt.Fprintf(&b, `{"slug":"fedex","city":"MEMPHIS","state":"TN","zip":"38118","country_region":"USA","location":"MEMPHIS, TN, US",`+
+			`"message":"Scan %d","tag":%q,"subtag":%q,"subtag_message":"","raw_tag":%q,"checkpoint_time":%q,"source":"carrier"}`,
+			i, tag, subtags[k], raw[k], now.Add(time.Duration(i-n)*time.Hour).Format("2006-01-02T15:04:05"))
+	}
+	b.WriteString(`]}}`)
+	return b.Bytes()
+}
+
+func newLoadtestCmd(c *cli) *cobra.Command {
+	var url, source, secret string
+	var rate float64
+	var duration, warmup time.Duration
+	var conc, checkpoints int
+	var self, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "loadtest",
+		Short: "Send signed AfterShip webhooks at a rate or flat out; report throughput and latency percentiles",
+		Long: `Sends AfterShip tracking webhooks (a fresh tracking number and event id each, signed with the source's
+secret) to a running Yardmaster, either at --rate requests/s (open loop: latency counts from the scheduled
+send time, so a stalled server cannot hide its queueing) or as fast as --concurrency senders can (--rate 0).
+A 202 is acknowledged only after the group commit, so events/s is durable throughput.
+With --self it starts Yardmaster in this process on loopback (with the configured database, or a
+temporary SQLite file) and registers a source itself.`,
+		Example: `  yardmaster sources add --name lt --kind aftership --rate-limit 100000 --json   # note the secret
+  yardmaster loadtest --url http://127.0.0.1:8080 --source lt --secret S --concurrency 64 --duration 30s
+  yardmaster loadtest --self --rate 1000 --duration 30s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			report := LoadtestReport{Concurrency: conc, Checkpoints: checkpoints, CPUs: runtime.NumCPU(), Rate: rate}
+			if self {
+				cfg, err := c.config(cmd)
+				if err != nil {
+					return err
+				}
+				cfg.Addr = "127.0.0.1:0"
+				if cfg.DatabaseURL == "" {
+					dir, err := os.MkdirTemp("", "yardmaster-loadtest-")
+					if err != nil {
+						return err
+					}
+					defer os.RemoveAll(dir)
+					cfg.DataDir = dir
+				}
+				cfg.SourceRateLimit = 1e9
+				a, err := app.Open(ctx, app.Options{Config: cfg, Logger: logx.New(c.stderr, "warn"), Version: buildVersion()})
+				if err != nil {
+					return err
+				}
+				defer a.Close()
+				report.Database = string(a.DB.Engine)
+				runCtx, stop := context.WithCancel(ctx)
+				ready := make(chan net.Addr, 1)
+				done := make(chan error, 1)
+				go func() { done <- a.Run(runCtx, ready) }()
+				select {
+				case addr := <-ready:
+					url = "http://" + addr.String()
+				case err := <-done:
+					stop()
+					return err
+				}
+				defer func() { stop(); <-done }()
+				b := make([]byte, 4)
+				_, _ = rand.Read(b)
+				source = "loadtest-" + hex.EncodeToString(b)
+				sc, err := a.Intake.Registry.Add(audit.WithActor(ctx, cliActor), intake.AddSource{Name: source, Kind: intake.KindAfterShip, RateLimit: 1e9})
+				if err != nil {
+					return err
+				}
+				secret = sc.Secret
+			}
+			if url == "" || source == "" || secret == "" {
+				return fmt.Errorf("give --url, --source and --secret of an aftership source (or --self)")
+			}
+			report.Target = url
+			target := strings.TrimRight(url, "/") + "/v1/webhooks/" + source
+			tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
+			client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			rb := make([]byte, 3)
+			_, _ = rand.Read(rb)
+			runID := hex.EncodeToString(rb)
+
+			var seq atomic.Int64
+			var mu sync.Mutex
+			var lat []float64
+			errs := map[string]int{}
+			var okN, stored, total int
+			start := time.Now()
+			measureFrom := start.Add(warmup)
+			end := measureFrom.Add(duration)
+			send := func(intended time.Time) {
+				n := seq.Add(1)
+				body := aftershipBody(runID, n, checkpoints, time.Now().UTC())
+				req, _ := http.NewRequest("POST", target, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("aftership-hmac-sha256", intake.SignAfterShip(secret, body))
+				resp, err := client.Do(req)
+				doneAt := time.Now()
+				var rec intake.Receipt
+				status := "transport"
+				if err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					status = fmt.Sprint(resp.StatusCode)
+					if resp.StatusCode == http.StatusAccepted {
+						_ = json.Unmarshal(b, &rec)
+					}
+				}
+				if intended.Before(measureFrom) {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				total++
+				if status == "202" {
+					okN++
+					for _, e := range rec.Events {
+						if !e.Duplicate {
+							stored++
+						}
+					}
+					lat = append(lat, float64(doneAt.Sub(intended).Microseconds())/1000)
+				} else {
+					errs[status]++
+				}
+			}
+			var wg sync.WaitGroup
+			if rate > 0 {
+				report.Mode = "rate"
+				slots := make(chan time.Time, 1<<16)
+				for i := 0; i < conc; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for t := range slots {
+							send(t)
+						}
+					}()
+				}
+				interval := time.Duration(float64(time.Second) / rate)
+				next := time.Now()
+				for next.Before(end) && ctx.Err() == nil {
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+					// Catch up in bursts if the sleep overslept.
+					for !next.After(time.Now()) && next.Before(end) {
+						slots <- next
+						next = next.Add(interval)
+					}
+				}
+				close(slots)
+			} else {
+				report.Mode = "max"
+				for i := 0; i < conc; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for ctx.Err() == nil {
+							t := time.Now()
+							if !t.Before(end) {
+								return
+							}
+							send(t)
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			elapsed := time.Since(measureFrom).Seconds()
+			if rate > 0 {
+				elapsed = duration.Seconds()
+			}
+			sort.Float64s(lat)
+			report.Duration = elapsed
+			report.Requests, report.OK, report.EventsStored = total, okN, stored
+			if len(errs) > 0 {
+				report.Errors = errs
+			}
+			report.RequestsPerS = float64(okN) / elapsed
+			report.EventsPerS = float64(stored) / elapsed
+			report.LatencyMS = map[string]float64{"p50": percentile(lat, 0.50), "p90": percentile(lat, 0.90),
+				"p99": percentile(lat, 0.99), "max": percentile(lat, 1)}
+			if asJSON {
+				return json.NewEncoder(c.stdout).Encode(report)
+			}
+			fmt.Fprintf(c.stdout, "target %s (%s mode, %d senders, %d checkpoints/webhook, %d CPUs)\n", target, report.Mode, conc, checkpoints, report.CPUs)
+			fmt.Fprintf(c.stdout, "%d requests in %.1fs: %d accepted (%.0f req/s), %d events stored (%.0f events/s)\n",
+				total, elapsed, okN, report.RequestsPerS, stored, report.EventsPerS)
+			fmt.Fprintf(c.stdout, "ack latency ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n",
+				report.LatencyMS["p50"], report.LatencyMS["p90"], report.LatencyMS["p99"], report.LatencyMS["max"])
+			if len(errs) > 0 {
+				fmt.Fprintf(c.stdout, "errors by status: %v\n", errs)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "base URL of a running Yardmaster")
+	cmd.Flags().StringVar(&source, "source", "", "name of an aftership source")
+	cmd.Flags().StringVar(&secret, "secret", "", "that source's webhook secret")
+	cmd.Flags().Float64Var(&rate, "rate", 0, "requests per second (open loop); 0 = as fast as possible")
+	cmd.Flags().DurationVar(&duration, "duration", 30*time.Second, "how long to measure")
+	cmd.Flags().DurationVar(&warmup, "warmup", 2*time.Second, "send for this long before measuring")
+	cmd.Flags().IntVar(&conc, "concurrency", 64, "concurrent senders")
+	cmd.Flags().IntVar(&checkpoints, "checkpoints", 1, "checkpoints (events) per webhook")
+	cmd.Flags().BoolVar(&self, "self", false, "start Yardmaster in this process and register a source")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
