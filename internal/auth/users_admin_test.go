@@ -62,7 +62,9 @@ func TestUpdateUser(t *testing.T) {
 			{"bad role", auth.UserUpdate{Role: role("root")}, true, nil},
 			{"bad email", auth.UserUpdate{Email: str("not-an-address")}, true, nil},
 			{"fields", auth.UserUpdate{Email: str(" ola@example.com "), Team: str("EU"), DisplayName: str("Ola N")}, false,
-				func(u auth.User) bool { return u.Email == "ola@example.com" && u.Team == "EU" && u.DisplayName == "Ola N" }},
+				func(u auth.User) bool {
+					return u.Email == "ola@example.com" && u.Team == "EU" && u.DisplayName == "Ola N"
+				}},
 			{"disable", auth.UserUpdate{Disabled: &yes}, false, func(u auth.User) bool { return u.Disabled }},
 		}
 		for _, tc := range tests {
