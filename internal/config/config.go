@@ -60,6 +60,13 @@ type Config struct {
 	LLMBaseURL string `env:"LLM_BASE_URL" example:"http://127.0.0.1:8081/v1" check:"url:http,https" doc:"OpenAI-compatible endpoint including /v1. Empty: deterministic summaries only."`
 	LLMModel   string `env:"LLM_MODEL" example:"gpt-4o-mini" doc:"Model name sent to the LLM endpoint."`
 	LLMAPIKey  string `env:"LLM_API_KEY" secret:"true" example:"sk-..." doc:"API key for the LLM endpoint."`
+	// LLM limits (triage/ai).
+	LLMTimeout         time.Duration `env:"LLM_TIMEOUT" default:"60s" example:"20s" check:"positive" doc:"Timeout of one request to the LLM endpoint; a timed-out summary falls back to the deterministic one."`
+	LLMMaxTokens       int           `env:"LLM_MAX_TOKENS" default:"800" example:"600" check:"positive" doc:"Most output tokens of one LLM call."`
+	LLMTokenParam      string        `env:"LLM_TOKEN_PARAM" default:"auto" example:"max_tokens" check:"oneof:auto,max_tokens,max_completion_tokens" doc:"Request field that carries LLM_MAX_TOKENS: max_tokens (llama.cpp, Ollama, vLLM), max_completion_tokens (current OpenAI models), or auto (max_completion_tokens for api.openai.com and Azure OpenAI hosts)."`
+	LLMCallsPerHour    int           `env:"LLM_CALLS_PER_HOUR" default:"120" example:"600" check:"positive" doc:"LLM calls allowed per sliding hour in one process; over budget, summaries are deterministic."`
+	LLMCostPer1KInput  float64       `env:"LLM_COST_PER_1K_INPUT" default:"0" example:"0.00015" check:"nonnegative" doc:"Price in USD per 1000 prompt tokens, for the cost metric."`
+	LLMCostPer1KOutput float64       `env:"LLM_COST_PER_1K_OUTPUT" default:"0" example:"0.0006" check:"nonnegative" doc:"Price in USD per 1000 completion tokens, for the cost metric."`
 
 	// Email.
 	SMTPURL  string `env:"SMTP_URL" secret:"true" example:"smtp://user:pass@mail.example.com:587?starttls=true" check:"url:smtp,smtps" doc:"SMTP server for digests: smtp:// (STARTTLS when offered or ?starttls=true) or smtps:// (implicit TLS)."`
@@ -275,6 +282,10 @@ func check(rule string, v reflect.Value) string {
 			if v.Float() <= 0 {
 				return "must be greater than zero"
 			}
+		}
+	case "nonnegative":
+		if (v.Kind() == reflect.Float64 && v.Float() < 0) || (v.Kind() == reflect.Int && v.Int() < 0) {
+			return "must not be negative"
 		}
 	case "min":
 		d, _ := time.ParseDuration(arg)

@@ -38,6 +38,8 @@ func TestProblems(t *testing.T) {
 		{"positive", map[string]string{"YARDMASTER_WORKER_CONCURRENCY": "0"}, []string{"YARDMASTER_WORKER_CONCURRENCY: must be greater than zero"}},
 		{"dedup floor", map[string]string{"YARDMASTER_DEDUP_RETENTION": "1h"}, []string{"YARDMASTER_DEDUP_RETENTION: must be at least 72h"}},
 		{"bool", map[string]string{"YARDMASTER_AUTO_MIGRATE": "sometimes"}, []string{`YARDMASTER_AUTO_MIGRATE: "sometimes" is not true or false`}},
+		{"nonnegative", map[string]string{"YARDMASTER_LLM_COST_PER_1K_INPUT": "-0.1"}, []string{"YARDMASTER_LLM_COST_PER_1K_INPUT: must not be negative"}},
+		{"llm token param", map[string]string{"YARDMASTER_LLM_TOKEN_PARAM": "tokens"}, []string{`YARDMASTER_LLM_TOKEN_PARAM: "tokens" is not one of auto, max_tokens, max_completion_tokens`}},
 		{"odoo incomplete", map[string]string{"YARDMASTER_ODOO_URL": "https://acme.odoo.com"},
 			[]string{"YARDMASTER_ODOO_DB: required", "YARDMASTER_ODOO_USER: required", "YARDMASTER_ODOO_API_KEY: required"}},
 		{"password not echoed", map[string]string{"YARDMASTER_DATABASE_URL": "ftp://u:hunter2@x/y"}, []string{`unknown database scheme "ftp"`}},
