@@ -193,13 +193,17 @@ type Input struct {
 	Now *time.Time `json:"now,omitempty"`
 }
 
-// EvalTime is the time the input is evaluated at, in UTC.
+// EvalTime is the time the input is evaluated at, in UTC: Now when set,
+// else when the event was received, else when the shipment state was
+// updated by it (both are stored with the event, so replays agree).
 func (in *Input) EvalTime() time.Time {
-	if in.Now != nil {
+	switch {
+	case in.Now != nil:
 		return in.Now.UTC()
-	}
-	if in.Event != nil {
+	case in.Event != nil && !in.Event.ReceivedAt.IsZero():
 		return in.Event.ReceivedAt.UTC()
+	case in.Shipment != nil && !in.Shipment.UpdatedAt.IsZero():
+		return in.Shipment.UpdatedAt.UTC()
 	}
 	return time.Time{}
 }
