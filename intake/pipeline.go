@@ -267,6 +267,11 @@ func (p *Pipeline) loop() {
 		}
 		batch := []*request{first}
 		n := len(first.sub.Events)
+		// Gather more deliveries until the batch is full, MaxWait has
+		// passed, or no new delivery came for a short idle gap: waiting
+		// longer than the senders' rhythm only adds latency.
+		deadline := time.Now().Add(p.opts.MaxWait)
+		idle := min(max(p.opts.MaxWait/5, 200*time.Microsecond), time.Millisecond)
 	gather:
 		for n < p.opts.MaxBatch {
 			select {
@@ -276,13 +281,14 @@ func (p *Pipeline) loop() {
 				continue
 			default:
 			}
-			if p.opts.MaxWait <= 0 {
+			wait := min(idle, time.Until(deadline))
+			if wait <= 0 {
 				break
 			}
 			if timer == nil {
-				timer = time.NewTimer(p.opts.MaxWait)
+				timer = time.NewTimer(wait)
 			} else {
-				timer.Reset(p.opts.MaxWait)
+				timer.Reset(wait)
 			}
 			select {
 			case r := <-p.in:
@@ -553,6 +559,7 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 		return a.OccurredAt.Before(b.OccurredAt)
 	})
 	touched := map[string]*Shipment{}
+	lastState := map[string][]byte{}
 	var touchedOrder []*Shipment
 	processed := make([]*Processed, 0, len(newItems))
 	rows := make([]eventRow, 0, len(newItems))
@@ -585,6 +592,7 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 		if err != nil {
 			return nil, fmt.Errorf("encode shipment state: %w", err)
 		}
+		lastState[sh.ID] = state
 		change, _ := json.Marshal(ch)
 		var reason string
 		if ev.Exception != nil {
@@ -606,7 +614,7 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 	if len(touchedOrder) > 0 {
 		srows := make([]*shipmentRow, 0, len(touchedOrder))
 		for _, s := range touchedOrder {
-			r, err := toShipmentRow(s)
+			r, err := toShipmentRow(s, lastState[s.ID])
 			if err != nil {
 				return nil, err
 			}

@@ -107,10 +107,15 @@ type UnmappedCode = unmappedRow
 
 func shipmentKey(carrier, tn string) string { return carrier + ":" + tn }
 
-func toShipmentRow(s *Shipment) (*shipmentRow, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encode shipment %s: %w", s.ID, err)
+// toShipmentRow builds the row; state is the shipment's JSON when the
+// caller has it already (nil: encoded here).
+func toShipmentRow(s *Shipment, state []byte) (*shipmentRow, error) {
+	b := state
+	if b == nil {
+		var err error
+		if b, err = json.Marshal(s); err != nil {
+			return nil, fmt.Errorf("encode shipment %s: %w", s.ID, err)
+		}
 	}
 	tp := func(t time.Time) *time.Time {
 		if t.IsZero() {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ func newLoadtestCmd(c *cli) *cobra.Command {
 	var duration, warmup time.Duration
 	var conc, checkpoints int
 	var self, asJSON bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "loadtest",
 		Short: "Send signed AfterShip webhooks at a rate or flat out; report throughput and latency percentiles",
@@ -196,6 +198,17 @@ temporary SQLite file) and registers a source itself.`,
 					errs[status]++
 				}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			var wg sync.WaitGroup
 			if rate > 0 {
 				report.Mode = "rate"
@@ -277,5 +290,6 @@ temporary SQLite file) and registers a source itself.`,
 	cmd.Flags().IntVar(&checkpoints, "checkpoints", 1, "checkpoints (events) per webhook")
 	cmd.Flags().BoolVar(&self, "self", false, "start Yardmaster in this process and register a source")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --self: client and server) to this file")
 	return cmd
 }
