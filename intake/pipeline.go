@@ -116,6 +116,11 @@ type PipelineOptions struct {
 	MaxBatch     int           // most events per transaction (default 256)
 	MaxWait      time.Duration // longest wait to fill a batch once one delivery is queued (default 5 ms)
 	RecycleAfter time.Duration // tracking number reuse window (default 90 days)
+	// Committers is how many batches may commit at once. SQLite has one
+	// writer, so 1 there; on PostgreSQL several overlap their round trips
+	// and fsyncs (conflicts between them are retried delivery by delivery).
+	// Default: 1 on SQLite, 4 on PostgreSQL.
+	Committers int
 	Now          func() time.Time
 	Log          *slog.Logger
 }
@@ -163,10 +168,21 @@ func NewPipeline(d *db.DB, opts PipelineOptions) *Pipeline {
 	if opts.Log == nil {
 		opts.Log = logx.Discard()
 	}
+	if opts.Committers <= 0 {
+		opts.Committers = 1
+		if d.IsPostgres() {
+			opts.Committers = 4
+		}
+	}
 	p := &Pipeline{db: d, opts: opts, in: make(chan *request, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	s := Stages{RecordStage{}}
 	p.stages.Store(&s)
-	go p.loop()
+	var wg sync.WaitGroup
+	for i := 0; i < opts.Committers; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.loop() }()
+	}
+	go func() { wg.Wait(); close(p.done) }()
 	return p
 }
 
@@ -248,7 +264,6 @@ func (p *Pipeline) SubmitEvents(ctx context.Context, source string, evs []*Event
 }
 
 func (p *Pipeline) loop() {
-	defer close(p.done)
 	var timer *time.Timer
 	for {
 		var first *request
