@@ -121,8 +121,8 @@ type PipelineOptions struct {
 	// and fsyncs (conflicts between them are retried delivery by delivery).
 	// Default: 1 on SQLite, 4 on PostgreSQL.
 	Committers int
-	Now          func() time.Time
-	Log          *slog.Logger
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // Pipeline persists deliveries with group commit: concurrent submissions are
