@@ -55,6 +55,9 @@ type App struct {
 	// Intake receives events (set by wireIntake); rules and triage add
 	// their pipeline stages to Intake.Pipeline.
 	Intake *intake.Service
+	// AI is the summarizer, its store and the anomaly sweeper (set by
+	// wireAI); triage plugs its case source, proposer and spike sink in.
+	AI *AI
 
 	// Addr is the bound HTTP address once Run listens.
 	addrMu sync.Mutex

@@ -92,6 +92,35 @@ func NewService(opts ServiceOptions) *Service {
 	return &Service{opts: opts}
 }
 
+// JobTimeout is a job timeout that covers the worst case of cfg: two
+// requests (the answer and its repair), each with its retries and their
+// longest waits, plus a margin.
+func JobTimeout(cfg LLMConfig) time.Duration {
+	t, r, w := cfg.Timeout, cfg.MaxRetries, cfg.MaxRetryWait
+	if t <= 0 {
+		t = 60 * time.Second
+	}
+	if r <= 0 {
+		r = 2
+	}
+	if w <= 0 {
+		w = 20 * time.Second
+	}
+	return 2*(t*time.Duration(r+1)+w*time.Duration(r)) + 30*time.Second
+}
+
+// CacheRetention is how long cached answers are kept.
+const CacheRetention = 30 * 24 * time.Hour
+
+// RegisterHandlers registers the case:summarize and (when wired)
+// digest:summarize handlers on q.
+func (s *Service) RegisterHandlers(q *queue.Queue) {
+	q.Handle(TaskCaseSummarize, s.HandleSummarize)
+	if s.opts.Digests != nil && s.opts.DigestSink != nil {
+		q.Handle(TaskDigestSummarize, s.HandleDigestSummarize)
+	}
+}
+
 type summarizePayload struct {
 	CaseID string `json:"case_id"`
 }

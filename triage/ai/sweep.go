@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -58,6 +59,7 @@ type SweeperOptions struct {
 type Sweeper struct {
 	opts SweeperOptions
 	cfg  anomaly.Config
+	sink atomic.Pointer[SpikeSink]
 }
 
 // NewSweeper returns a sweeper.
@@ -77,8 +79,16 @@ func NewSweeper(opts SweeperOptions) *Sweeper {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Sweeper{opts: opts, cfg: anomaly.New(opts.Detector, nil).Config()}
+	sw := &Sweeper{opts: opts, cfg: anomaly.New(opts.Detector, nil).Config()}
+	if opts.Sink != nil {
+		sw.SetSink(opts.Sink)
+	}
+	return sw
 }
+
+// SetSink plugs in the receiver of spikes (triage's disruption cases), for
+// wiring that builds the sweeper before triage exists.
+func (s *Sweeper) SetSink(sink SpikeSink) { s.sink.Store(&sink) }
 
 // Interval is how often the sweep should run: a quarter of the bucket
 // width, so a spike is reported at most that long after its bucket closes.
@@ -175,11 +185,12 @@ func (s *Sweeper) Sweep(ctx context.Context) ([]anomaly.Spike, error) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return apperr.Conflict("another anomaly sweep saved its state first")
 		}
-		if s.opts.Sink == nil {
+		sink := s.sink.Load()
+		if sink == nil || *sink == nil {
 			return nil
 		}
 		for _, sp := range reported {
-			if err := s.opts.Sink.Disruption(ctx, tx, sp); err != nil {
+			if err := (*sink).Disruption(ctx, tx, sp); err != nil {
 				return fmt.Errorf("report spike %s: %w", sp.Key(), err)
 			}
 		}
