@@ -496,7 +496,7 @@ func (r *Redactor) isPhone(before, m string) bool {
 		return true
 	case strings.HasPrefix(d, "00") && len(d) >= 9:
 		return true
-	case phoneCueRE.MatchString(before):
+	case phoneCueRE.MatchString(tail(before, 32)):
 		return true
 	case seps >= 2 && len(d) >= 9:
 		return true
@@ -546,6 +546,9 @@ var notStreetWords = map[string]bool{
 }
 
 func (r *Redactor) redactAddresses(s string) string {
+	if !strings.ContainsAny(s, "0123456789") {
+		return s // every pattern needs a house number
+	}
 	for _, re := range addressREs {
 		s = re.ReplaceAllStringFunc(s, func(m string) string {
 			if placeholderRE.MatchString(m) {
@@ -669,4 +672,16 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// tail returns at most the last n bytes of s, cut at a rune boundary.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := len(s) - n
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return s[i:]
 }
