@@ -515,3 +515,41 @@ func TestStreamAndSynthetic(t *testing.T) {
 		t.Fatalf("dedup key %q", se.Event.DedupKey)
 	}
 }
+
+// Two pipelines on one PostgreSQL database behave like two `serve --role api`
+// processes: concurrent identical deliveries still store one event.
+func TestTwoProcessesOnPostgres(t *testing.T) {
+	d := testenv.Postgres(t)
+	e := newEnv(t, d, time.Date(2024, 5, 3, 10, 0, 0, 0, time.UTC))
+	other := intake.NewService(d, e.svc.Registry, intake.ServiceOptions{Now: e.clk.Now, DefaultRate: 1e9,
+		Pipeline: intake.PipelineOptions{MaxBatch: 64, MaxWait: 2 * time.Millisecond}})
+	t.Cleanup(other.Close)
+	sc := e.addSource(t, "as", intake.KindAfterShip, "")
+	body := payload(t, "aftership_tracking_update.json")
+	var wg sync.WaitGroup
+	errs := make(chan error, 80)
+	for i := 0; i < 80; i++ {
+		wg.Add(1)
+		svc := e.svc
+		if i%2 == 1 {
+			svc = other
+		}
+		go func() {
+			defer wg.Done()
+			if _, err := svc.Webhook(context.Background(), "as", aftershipHeaders(sc.Secret, body), body); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := count(t, d, "intake_events"); n != 5 {
+		t.Fatalf("events %d, want 5", n)
+	}
+	if n := count(t, d, "intake_shipments"); n != 1 {
+		t.Fatalf("shipments %d, want 1", n)
+	}
+}
