@@ -63,7 +63,7 @@ type Config struct {
 	// LLM limits (triage/ai).
 	LLMTimeout         time.Duration `env:"LLM_TIMEOUT" default:"60s" example:"20s" check:"positive" doc:"Timeout of one request to the LLM endpoint; a timed-out summary falls back to the deterministic one."`
 	LLMMaxTokens       int           `env:"LLM_MAX_TOKENS" default:"800" example:"600" check:"positive" doc:"Most output tokens of one LLM call."`
-	LLMTokenParam      string        `env:"LLM_TOKEN_PARAM" default:"auto" example:"max_tokens" check:"oneof:auto,max_tokens,max_completion_tokens" doc:"Request field that carries LLM_MAX_TOKENS: max_tokens (llama.cpp, Ollama, vLLM), max_completion_tokens (current OpenAI models), or auto (max_completion_tokens for api.openai.com and Azure OpenAI hosts)."`
+	LLMTokenParam      string        `env:"LLM_TOKEN_PARAM" default:"auto" example:"max_tokens" check:"oneof:auto,max_tokens,max_completion_tokens" doc:"Request field that carries LLM_MAX_TOKENS: max_tokens (llama.cpp, Ollama, vLLM), max_completion_tokens (current OpenAI models), or auto (max_completion_tokens for api.openai.com, Azure OpenAI hosts and o1/o3/o4/gpt-5/gpt-6 models)."`
 	LLMCallsPerHour    int           `env:"LLM_CALLS_PER_HOUR" default:"120" example:"600" check:"positive" doc:"LLM calls allowed per sliding hour in one process; over budget, summaries are deterministic."`
 	LLMCostPer1KInput  float64       `env:"LLM_COST_PER_1K_INPUT" default:"0" example:"0.00015" check:"nonnegative" doc:"Price in USD per 1000 prompt tokens, for the cost metric."`
 	LLMCostPer1KOutput float64       `env:"LLM_COST_PER_1K_OUTPUT" default:"0" example:"0.0006" check:"nonnegative" doc:"Price in USD per 1000 completion tokens, for the cost metric."`

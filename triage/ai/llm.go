@@ -32,7 +32,8 @@ type LLMConfig struct {
 	// "max_tokens" (llama.cpp, Ollama, vLLM, older OpenAI models),
 	// "max_completion_tokens" (current OpenAI models; they reject
 	// max_tokens), or "auto" (default): max_completion_tokens for
-	// api.openai.com and Azure OpenAI hosts, max_tokens elsewhere.
+	// api.openai.com and Azure OpenAI hosts and for reasoning model names,
+	// max_tokens elsewhere.
 	TokenParam string
 	// CallsPerHour is the budget of completion requests (default 120; < 0: unlimited).
 	CallsPerHour int
@@ -147,7 +148,7 @@ func NewClient(cfg LLMConfig) (*Client, error) {
 	case "", "auto":
 		cfg.TokenParam = "max_tokens"
 		h := strings.ToLower(u.Hostname())
-		if h == "api.openai.com" || strings.HasSuffix(h, ".openai.azure.com") {
+		if h == "api.openai.com" || strings.HasSuffix(h, ".openai.azure.com") || reasoningModel(cfg.Model) {
 			cfg.TokenParam = "max_completion_tokens"
 		}
 	case "max_tokens", "max_completion_tokens":
@@ -197,8 +198,12 @@ func (c *Client) complete(ctx context.Context, rs *responseSchema, msgs []Messag
 		Model: c.cfg.Model,
 		// go-openai omits a zero temperature, which would leave the server
 		// default (often 0.8); a small positive value is sent instead.
+		// Reasoning models accept no temperature at all.
 		Temperature: 0.1,
 		Seed:        ptr(1),
+	}
+	if reasoningModel(c.cfg.Model) {
+		req.Temperature = 0
 	}
 	if c.cfg.TokenParam == "max_completion_tokens" {
 		req.MaxCompletionTokens = c.cfg.MaxTokens
@@ -388,3 +393,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// reasoningModel reports OpenAI reasoning model names (o1, o3, o4, gpt-5,
+// gpt-6 families), which take no temperature and no max_tokens; go-openai
+// refuses such requests before sending them.
+func reasoningModel(model string) bool {
+	m := strings.ToLower(model)
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
+		if strings.HasPrefix(m, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -536,3 +536,21 @@ func TestMetricsCountTokensAndCost(t *testing.T) {
 		t.Errorf("cost +%v, want +0.288", got)
 	}
 }
+
+func TestReasoningModelRequest(t *testing.T) {
+	fake := newFakeLLM(t, fakeReply{content: validAnswer})
+	c := &clock{t: t0}
+	cl := newTestClient(t, fake, c, &sleeps{}, func(cfg *LLMConfig) { cfg.Model = "gpt-5-mini" })
+	s := NewSummarizer(Options{Client: cl, Now: c.now})
+	sum, err := s.Summarize(context.Background(), testFacts(t))
+	if err != nil || sum.GeneratedBy != GeneratedByLLM {
+		t.Fatalf("sum %q/%q err %v", sum.GeneratedBy, sum.FallbackReason, err)
+	}
+	req := requestOf(t, fake.requests()[0])
+	if _, ok := req["temperature"]; ok {
+		t.Errorf("temperature sent to a reasoning model: %v", req["temperature"])
+	}
+	if req["max_completion_tokens"] != float64(700) || req["max_tokens"] != nil {
+		t.Errorf("token field: %v / %v", req["max_completion_tokens"], req["max_tokens"])
+	}
+}
