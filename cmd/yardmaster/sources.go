@@ -15,6 +15,7 @@ import (
 	"github.com/yardmaster/yardmaster/audit"
 	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/app"
+	"github.com/yardmaster/yardmaster/internal/apperr"
 	"github.com/yardmaster/yardmaster/internal/db"
 )
 
@@ -34,6 +35,20 @@ func (c *cli) openRegistry(ctx context.Context, cmd *cobra.Command) (*intake.Reg
 		return nil, nil, err
 	}
 	return intake.NewRegistry(d, box, c.now), d, nil
+}
+
+// fieldsError spells out every field error of an *apperr.Error (the
+// generic error text names only the first).
+func fieldsError(err error) error {
+	e, ok := apperr.As(err)
+	if !ok || len(e.Fields) < 2 {
+		return err
+	}
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return fmt.Errorf("%s: %s", e.Detail, strings.Join(parts, "; "))
 }
 
 func readSecretLine(r io.Reader) (string, error) {
@@ -83,7 +98,7 @@ func newSourcesCmd(c *cli) *cobra.Command {
 			}
 			sc, err := reg.Add(ctx, in)
 			if err != nil {
-				return err
+				return fieldsError(err)
 			}
 			return printCreated(c.stdout, sc, asJSON, "registered")
 		},
@@ -159,7 +174,7 @@ func newSourcesCmd(c *cli) *cobra.Command {
 			}
 			sc, err := reg.Rotate(ctx, args[0], overlap, secret)
 			if err != nil {
-				return err
+				return fieldsError(err)
 			}
 			return printCreated(c.stdout, sc, rotJSON, "rotated (previous credential valid for "+overlap.String()+")")
 		},
