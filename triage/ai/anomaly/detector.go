@@ -342,6 +342,14 @@ func (d *Detector) Sweep() []Spike {
 	if closed > d.lastClosed {
 		d.lastClosed = closed
 	}
+	// Forget keys silent for ten half-lives (their weight is below 0.1 %),
+	// so lanes that stopped existing do not grow the state forever.
+	horizon := int64(10 * d.cfg.HalfLife)
+	for k, bl := range d.baselines {
+		if k != globalKey && closed-bl.Last > horizon {
+			delete(d.baselines, k)
+		}
+	}
 	for _, s := range out {
 		mSpikes.WithLabelValues(s.Carrier).Inc()
 	}

@@ -583,3 +583,25 @@ func TestObserveCountEqualsObserve(t *testing.T) {
 		}
 	}
 }
+
+func TestSilentKeysAreForgotten(t *testing.T) {
+	clk := &clock{t: t0}
+	d := New(Config{HalfLife: 2}, clk.now)
+	_ = d.Observe(Observation{Carrier: "gone", Origin: "NL", Destination: "DE", At: t0})
+	clk.t = t0.Add(time.Hour)
+	d.Sweep()
+	if d.baselines[carrierKey("gone")] == nil {
+		t.Fatal("baseline not created")
+	}
+	for h := 2; h < 30; h++ {
+		clk.t = t0.Add(time.Duration(h) * time.Hour)
+		_ = d.Observe(Observation{Carrier: "busy", At: clk.t.Add(-time.Hour)})
+		d.Sweep()
+	}
+	if d.baselines[carrierKey("gone")] != nil || d.baselines[laneKey("gone", Lane{Origin: "NL", Destination: "DE"})] != nil {
+		t.Errorf("silent keys kept after 28 buckets with a half-life of 2")
+	}
+	if d.baselines[carrierKey("busy")] == nil || d.baselines[globalKey] == nil {
+		t.Errorf("active keys dropped")
+	}
+}
