@@ -155,10 +155,15 @@ func (m *Mirror) LookupMany(ctx context.Context, idb bun.IDB, keys []LookupKey) 
 	byOrderRef := map[string][]*mOrder{}
 	if len(orderRefs) > 0 {
 		if err := inChunks(dedup(orderRefs), func(part []string) error {
-			var rows []mOrder
-			if err := idb.NewSelect().Model(&rows).Where("name IN (?) OR client_order_ref IN (?)", bun.In(part), bun.In(part)).Scan(ctx); err != nil {
+			// Two queries, each on its index (an OR would scan the table).
+			var rows, byClient []mOrder
+			if err := idb.NewSelect().Model(&rows).Where("name IN (?)", bun.In(part)).Scan(ctx); err != nil {
 				return err
 			}
+			if err := idb.NewSelect().Model(&byClient).Where("client_order_ref IN (?)", bun.In(part)).Scan(ctx); err != nil {
+				return err
+			}
+			rows = append(rows, byClient...)
 			for i := range rows {
 				o := l.addOrder(rows[i])
 				byOrderRef[o.Name] = append(byOrderRef[o.Name], o)
