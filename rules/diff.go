@@ -31,10 +31,10 @@ type RuleDiff struct {
 // FieldChange is one changed field. Lines is a line diff for text fields
 // (when, severity_expr, description): "+ " added, "- " removed, "  " kept.
 type FieldChange struct {
-	Field string          `json:"field"`
-	From  json.RawMessage `json:"from,omitempty"`
-	To    json.RawMessage `json:"to,omitempty"`
-	Lines []string        `json:"lines,omitempty"`
+	Field string   `json:"field"`
+	From  any      `json:"from,omitempty"`
+	To    any      `json:"to,omitempty"`
+	Lines []string `json:"lines,omitempty"`
 }
 
 // ListChange is a reference list whose values changed.
@@ -128,11 +128,16 @@ func diffRule(a, b *Rule) []FieldChange {
 		if bytes.Equal(fa[k], fb[k]) {
 			continue
 		}
-		fc := FieldChange{Field: k, From: fa[k], To: fb[k]}
+		fc := FieldChange{Field: k}
+		if fa[k] != nil {
+			_ = json.Unmarshal(fa[k], &fc.From)
+		}
+		if fb[k] != nil {
+			_ = json.Unmarshal(fb[k], &fc.To)
+		}
 		if textFields[k] {
-			var sa, sb string
-			_ = json.Unmarshal(fa[k], &sa)
-			_ = json.Unmarshal(fb[k], &sb)
+			sa, _ := fc.From.(string)
+			sb, _ := fc.To.(string)
 			fc.Lines = lineDiff(sa, sb)
 		}
 		out = append(out, fc)

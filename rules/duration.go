@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/invopop/jsonschema"
 	"gopkg.in/yaml.v3"
 )
 
@@ -103,4 +104,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = v
 	return nil
+}
+
+// JSONSchema documents Duration as the string it marshals to (OpenAPI).
+func (Duration) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", Pattern: `^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$|^0$`, Examples: []any{"4h", "90m", "2d", "1d12h"},
+		Description: "A duration: days (24 h), hours, minutes, seconds, e.g. 4h, 1d12h."}
 }

@@ -502,6 +502,25 @@ type PublishResult struct {
 // which errors or test failures block it.
 type PublishError struct{ Report *Report }
 
+// Unwrap makes a PublishError a 422 with one field error per failing
+// test case or error, for callers that only map apperr kinds.
+func (e *PublishError) Unwrap() error {
+	var fields []apperr.FieldError
+	for _, d := range e.Report.Errors {
+		f := "rules[" + d.Rule + "]" + prefixDot(d.Field)
+		if d.Rule == "" {
+			f = "(ruleset)" + prefixDot(d.Field)
+		}
+		fields = append(fields, apperr.FieldError{Field: f, Message: d.Message})
+	}
+	for _, t := range e.Report.Tests {
+		if !t.Passed {
+			fields = append(fields, apperr.FieldError{Field: "rules[" + t.Rule + "].tests[" + t.Test + "]", Message: strings.Join(t.Failures, "; ")})
+		}
+	}
+	return &apperr.Error{Kind: apperr.KindInvalid, Type: "publish-blocked", Detail: e.Error(), Fields: fields}
+}
+
 func (e *PublishError) Error() string {
 	var failed []string
 	for _, t := range e.Report.Tests {

@@ -125,6 +125,10 @@ var (
 	reKeyValue = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$`)
 )
 
+// reservedIDs are words used as paths next to /api/v1/rules/{id}.
+var reservedIDs = map[string]bool{"env": true, "export": true, "import": true, "lists": true, "validate": true,
+	"test": true, "try": true, "evaluations": true, "order": true, "history": true, "hits": true}
+
 // Limits on rules and rulesets.
 const (
 	MaxPriority      = 1_000_000
@@ -277,6 +281,8 @@ func (r *Rule) validate(p *profile, lint bool) (*compiledRule, diags) {
 	var d diags
 	if !reID.MatchString(r.ID) {
 		d.errorf("id", "invalid", "id %q must start with a lowercase letter and use only a-z, 0-9 and _ (at most 64)", r.ID)
+	} else if reservedIDs[r.ID] {
+		d.errorf("id", "invalid", "id %q is reserved (it names an API path); choose another", r.ID)
 	}
 	checkText(&d, "name", r.Name, MaxTextField, true)
 	checkText(&d, "description", r.Description, MaxDescription, false)

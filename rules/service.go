@@ -2,8 +2,6 @@ package rules
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -78,6 +76,8 @@ type Service struct {
 
 	active atomic.Pointer[Compiled]
 	pool   sync.Pool // *Evaluator
+	lookup atomic.Pointer[ContextLookup]
+	next   atomic.Pointer[NextStage]
 
 	mu       sync.Mutex // serializes refreshes
 	cacheMu  sync.Mutex
@@ -125,6 +125,9 @@ func New(d *db.DB, opts Options) *Service {
 		opts.Events = intake.Store{}
 	}
 	s := &Service{db: d, opts: opts, log: opts.Log.With("component", "rules"), cache: map[string]*Compiled{}}
+	if opts.Lookup != nil {
+		s.SetLookup(opts.Lookup)
+	}
 	s.pool.New = func() any { return NewEvaluator(EvalOptions{Deadline: opts.Deadline, Clock: opts.Clock}) }
 	return s
 }
@@ -135,19 +138,41 @@ func (s *Service) Store() Store { return s.store }
 // FourEyes reports whether publishing needs a second person.
 func (s *Service) FourEyes() bool { return s.opts.FourEyes }
 
-// Start installs the starter ruleset on first start, loads the active
-// version and keeps it current until ctx ends or Close is called.
+// Start is Init followed by StartPolling.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.Init(ctx); err != nil {
+		return err
+	}
+	s.StartPolling(ctx)
+	return nil
+}
+
+// Init installs the starter ruleset on first start and loads the active
+// version, so the pipeline stage can evaluate.
+func (s *Service) Init(ctx context.Context) error {
 	if err := s.InstallStarter(ctx); err != nil {
 		return err
 	}
-	if err := s.Refresh(ctx); err != nil {
-		return err
+	return s.Refresh(ctx)
+}
+
+// StartPolling keeps the active version current (another process may
+// publish) until ctx ends or Close is called.
+func (s *Service) StartPolling(ctx context.Context) {
+	if s.stop != nil {
+		return
 	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go s.pollLoop(ctx)
-	return nil
 }
+
+// SetLookup plugs in the Odoo context lookup (internal/app, once the Odoo
+// mirror exists); it may be called at any time.
+func (s *Service) SetLookup(l ContextLookup) { s.lookup.Store(&l) }
+
+// SetNext sets what runs after rules in the pipeline stage (triage's case
+// upsert); it may be called at any time.
+func (s *Service) SetNext(n NextStage) { s.next.Store(&n) }
 
 // Close stops the poll loop.
 func (s *Service) Close() {
@@ -277,8 +302,6 @@ func (s *Service) release(e *Evaluator)  { s.pool.Put(e) }
 func (s *Service) requireTests() bool    { return !s.opts.AllowUntested }
 func (s *Service) now() time.Time        { return s.opts.Now().UTC() }
 func (s *Service) auditNow() time.Time   { return s.opts.Now() }
-func marshalJSON(v any) (string, error)  { b, err := json.Marshal(v); return string(b), err }
-func errorsIs(err, target error) bool    { return errors.Is(err, target) }
 func withTx(ctx context.Context, d *db.DB, fn func(ctx context.Context, tx bun.Tx) error) error {
 	return d.InTx(ctx, fn)
 }

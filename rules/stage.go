@@ -37,8 +37,8 @@ func (s *Service) EvaluateBatch(ctx context.Context, tx bun.IDB, batch []*intake
 	for i, p := range batch {
 		in := &Input{Event: p.Event, Shipment: p.Shipment}
 		var ectx *EvalContext
-		if s.opts.Lookup != nil {
-			o, cu, err := s.opts.Lookup.Lookup(ctx, tx, p.Event, p.Shipment)
+		if lp := s.lookup.Load(); lp != nil && *lp != nil {
+			o, cu, err := (*lp).Lookup(ctx, tx, p.Event, p.Shipment)
 			if err != nil {
 				return nil, fmt.Errorf("rules: odoo context of event %s: %w", p.Event.ID, err)
 			}
@@ -185,17 +185,24 @@ func sortKeys(keys [][2]string) {
 type NextStage func(ctx context.Context, tx bun.IDB, batch []*intake.Processed, records []*Record) error
 
 // Stage returns the intake pipeline stage that evaluates every event and
-// then calls next (nil for none) with the records.
+// then calls next with the records: the next argument, else what SetNext
+// installed, else nothing.
 func (s *Service) Stage(next NextStage) intake.Stage {
 	return intake.StageFunc(func(ctx context.Context, tx bun.IDB, batch []*intake.Processed) error {
 		recs, err := s.EvaluateBatch(ctx, tx, batch)
 		if err != nil {
 			return err
 		}
-		if next == nil {
+		n := next
+		if n == nil {
+			if p := s.next.Load(); p != nil {
+				n = *p
+			}
+		}
+		if n == nil {
 			return nil
 		}
-		return next(ctx, tx, batch, recs)
+		return n(ctx, tx, batch, recs)
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/yardmaster/yardmaster/internal/metrics"
 	"github.com/yardmaster/yardmaster/internal/queue"
 	"github.com/yardmaster/yardmaster/internal/secretbox"
+	"github.com/yardmaster/yardmaster/rules"
 	"github.com/yardmaster/yardmaster/web"
 )
 
@@ -55,6 +56,9 @@ type App struct {
 	// Intake receives events (set by wireIntake); rules and triage add
 	// their pipeline stages to Intake.Pipeline.
 	Intake *intake.Service
+	// Rules classifies events (set by wireRules); triage chains after it
+	// with Rules.SetNext, the Odoo mirror plugs in with Rules.SetLookup.
+	Rules *rules.Service
 	// AI is the summarizer, its store and the anomaly sweeper (set by
 	// wireAI); triage plugs its case source, proposer and spike sink in.
 	AI *AI

@@ -12,6 +12,7 @@ func (a *App) wireFeatures(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		a.wireFirstAdmin,
 		a.wireIntake,
+		a.wireRules,
 		a.wireAI,
 	}
 	for _, step := range steps {
