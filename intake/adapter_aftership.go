@@ -130,6 +130,12 @@ func ParseAfterShip(body []byte, source string, now time.Time) (*Parsed, error) 
 		ev.RawText = firstNonEmpty(cp.Message.S(), cp.SubtagMessage.S())
 		slug := NormalizeCarrier(firstNonEmpty(cp.Slug.S(), m.Slug.S()))
 		ev.Codes = afterShipCodes(cp.Subtag.S(), cp.Tag.S(), cp.RawTag.S(), slug)
+		if rt := cp.RawTag.S(); rt != "" {
+			if _, mapped := carrierTables[slug]; !mapped {
+				// No table for this carrier's raw codes: keep the code.
+				ev.Attributes = map[string]any{"raw_tag": rt}
+			}
+		}
 		ev.Location = location(cp.City.S(), cp.State.S(), firstNonEmpty(cp.PostalCode.S(), cp.Zip.S()), firstNonEmpty(cp.CountryRegion.S(), cp.CountryISO3.S()))
 		if len(ev.Codes) == 0 {
 			p.Rejects = append(p.Rejects, ItemError{Index: i, Errors: []apperr.FieldError{fieldErr(path+".tag", "a checkpoint needs a tag, subtag or raw_tag")}})

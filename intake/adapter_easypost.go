@@ -100,6 +100,11 @@ func ParseEasyPost(body []byte, source string, now time.Time) (*Parsed, error) {
 		ev.OccurredAt, ev.TZKnown, ev.OccurredLocal = at, tzKnown, local
 		ev.RawText = firstNonEmpty(d.Message.S(), d.Description.S())
 		ev.Codes = easyPostCodes(d.StatusDetail.S(), d.CarrierCode.S(), d.Status.S(), carrier)
+		if cc := d.CarrierCode.S(); cc != "" {
+			if _, mapped := carrierTables[carrier]; !mapped {
+				ev.Attributes = map[string]any{"carrier_code": cc}
+			}
+		}
 		if d.Location != nil {
 			ev.Location = location(d.Location.City.S(), d.Location.State.S(), d.Location.Zip.S(), d.Location.Country.S())
 		}
