@@ -132,6 +132,8 @@ var subcommands = []func(*cli) *cobra.Command{
 	newSourcesCmd,
 	newImportCmd,
 	newLoadtestCmd,
+	newOdooCmd,
+	newOdooSimCmd,
 }
 
 func run(args []string, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
