@@ -53,7 +53,6 @@ func firstDiff(want, got string) string {
 	return "(no line differs)"
 }
 
-
 func ptr[T any](v T) *T { return &v }
 
 // fixture is one realistic period: Monday 2 March 2026, 08:00 to Tuesday

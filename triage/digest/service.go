@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"

@@ -39,7 +39,9 @@ func TestNormalizeRejects(t *testing.T) {
 		{"bad subscriber kind", func(in *SubscriptionInput) { in.Subscriber = &Subscriber{Kind: "group"} }, []string{"subscriber.kind"}},
 		{"user without id", func(in *SubscriptionInput) { in.Subscriber = &Subscriber{Kind: SubscriberUser} }, []string{"subscriber.user_id"}},
 		{"team with bad name", func(in *SubscriptionInput) { in.Subscriber = &Subscriber{Kind: SubscriberTeam, Team: "<script>"} }, []string{"subscriber.team"}},
-		{"team with user id", func(in *SubscriptionInput) { in.Subscriber = &Subscriber{Kind: SubscriberTeam, Team: "emea", UserID: "x"} }, []string{"subscriber.user_id"}},
+		{"team with user id", func(in *SubscriptionInput) {
+			in.Subscriber = &Subscriber{Kind: SubscriberTeam, Team: "emea", UserID: "x"}
+		}, []string{"subscriber.user_id"}},
 		{"bad zone", func(in *SubscriptionInput) { in.TimeZone = "Mars/Olympus" }, []string{"timezone"}},
 		{"bad cron", func(in *SubscriptionInput) { in.Schedule = "every morning" }, []string{"schedule"}},
 		{"too frequent", func(in *SubscriptionInput) { in.Schedule = "* * * * *" }, []string{"schedule"}},
@@ -56,7 +58,9 @@ func TestNormalizeRejects(t *testing.T) {
 		{"header injection", func(in *SubscriptionInput) { in.Channels.Email.To = []string{"a@b.example\r\nBcc: x@y.example"} }, []string{"channels.email.to[0]"}},
 		{"webhook without url", func(in *SubscriptionInput) { in.Channels.Webhook = &WebhookChannel{} }, []string{"channels.webhook.url"}},
 		{"webhook plain http", func(in *SubscriptionInput) { in.Channels.Webhook = &WebhookChannel{URL: "http://hooks.example.com/x"} }, []string{"channels.webhook.url"}},
-		{"webhook credentials", func(in *SubscriptionInput) { in.Channels.Webhook = &WebhookChannel{URL: "https://u:p@hooks.example.com/x"} }, []string{"channels.webhook.url"}},
+		{"webhook credentials", func(in *SubscriptionInput) {
+			in.Channels.Webhook = &WebhookChannel{URL: "https://u:p@hooks.example.com/x"}
+		}, []string{"channels.webhook.url"}},
 		{"webhook ftp", func(in *SubscriptionInput) { in.Channels.Webhook = &WebhookChannel{URL: "ftp://hooks.example.com/x"} }, []string{"channels.webhook.url"}},
 		{"webhook bad format", func(in *SubscriptionInput) {
 			in.Channels.Webhook = &WebhookChannel{URL: "https://hooks.example.com/x", Format: "xml"}
