@@ -123,7 +123,7 @@ type evOpt func(*intake.Event)
 func withReason(r string) evOpt {
 	return func(e *intake.Event) { e.Exception = &intake.Exception{Reason: intake.Reason(r)} }
 }
-func withStatus(s string) evOpt  { return func(e *intake.Event) { e.Status = intake.Status(s) } }
+func withStatus(s string) evOpt { return func(e *intake.Event) { e.Status = intake.Status(s) } }
 func withAttr(k string, v any) evOpt {
 	return func(e *intake.Event) {
 		if e.Attributes == nil {

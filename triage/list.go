@@ -25,14 +25,14 @@ type ListFilter struct {
 	Queue      string           `json:"queue,omitempty"`
 	Team       string           `json:"team,omitempty"`
 	// Assignee is a user id, "me" or "none".
-	Assignee  string   `json:"assignee,omitempty"`
-	Carrier   string   `json:"carrier,omitempty"`
-	Customer  string   `json:"customer,omitempty"` // Odoo customer (res.partner) id
-	SLAStates []string `json:"sla_state,omitempty"`
-	Category  string   `json:"category,omitempty"`
-	Kind      string   `json:"kind,omitempty"`
-	ParentID  string   `json:"parent_id,omitempty"`
-	ShipmentID string  `json:"shipment_id,omitempty"`
+	Assignee   string   `json:"assignee,omitempty"`
+	Carrier    string   `json:"carrier,omitempty"`
+	Customer   string   `json:"customer,omitempty"` // Odoo customer (res.partner) id
+	SLAStates  []string `json:"sla_state,omitempty"`
+	Category   string   `json:"category,omitempty"`
+	Kind       string   `json:"kind,omitempty"`
+	ParentID   string   `json:"parent_id,omitempty"`
+	ShipmentID string   `json:"shipment_id,omitempty"`
 	// Q searches tracking number (prefix or last digits), order and
 	// picking reference and customer name (word prefix).
 	Q string `json:"q,omitempty"`

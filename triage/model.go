@@ -276,15 +276,15 @@ func rawJSON(v any) RawJSON {
 type TimelineEntry struct {
 	bun.BaseModel `bun:"table:triage_timeline" json:"-"`
 
-	ID        string          `bun:"id,pk" json:"id"`
-	CaseID    string          `bun:"case_id" json:"case_id"`
-	At        time.Time       `bun:"at" json:"at"`
-	Kind      string          `bun:"kind" json:"kind"`
-	EventID   string          `bun:"event_id" json:"event_id,omitempty"`
-	ActorType string          `bun:"actor_type" json:"actor_type,omitempty"`
-	ActorID   string          `bun:"actor_id" json:"actor_id,omitempty"`
-	ActorName string          `bun:"actor_name" json:"actor_name,omitempty"`
-	Summary   string          `bun:"summary" json:"summary"`
+	ID        string    `bun:"id,pk" json:"id"`
+	CaseID    string    `bun:"case_id" json:"case_id"`
+	At        time.Time `bun:"at" json:"at"`
+	Kind      string    `bun:"kind" json:"kind"`
+	EventID   string    `bun:"event_id" json:"event_id,omitempty"`
+	ActorType string    `bun:"actor_type" json:"actor_type,omitempty"`
+	ActorID   string    `bun:"actor_id" json:"actor_id,omitempty"`
+	ActorName string    `bun:"actor_name" json:"actor_name,omitempty"`
+	Summary   string    `bun:"summary" json:"summary"`
 	Data      RawJSON   `bun:"data,type:text" json:"data,omitempty"`
 }
 

@@ -161,9 +161,9 @@ func DefaultPolicy() Policy {
 				rules.SeverityLow: 50, rules.SeverityInfo: 10},
 			SLABreached: 250, SLAAtRisk: 150,
 			OrderValueMax: 150, OrderValueCap: 100000,
-			ETARisk:       150,
-			CustomerTier:  map[string]int{"platinum": 120, "gold": 100, "silver": 50, "bronze": 20},
-			Escalation:    50,
+			ETARisk:      150,
+			CustomerTier: map[string]int{"platinum": 120, "gold": 100, "silver": 50, "bronze": 20},
+			Escalation:   50,
 		},
 	}
 }
@@ -189,7 +189,7 @@ func ParsePolicy(b []byte) (Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
-		return p, apperr.Invalid("triage policy: "+err.Error())
+		return p, apperr.Invalid("triage policy: " + err.Error())
 	}
 	if err := p.Validate(); err != nil {
 		return p, err
