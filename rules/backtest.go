@@ -262,6 +262,9 @@ func (b *Backtester) Report() *BacktestReport {
 	}
 	rep.NeverWin = []NeverWin{}
 	for _, cr := range b.cand.rules {
+		if rep.Events == 0 {
+			break
+		}
 		r := cr.rule
 		if r.Kind != KindClassify || r.Mode != ModeActive {
 			continue

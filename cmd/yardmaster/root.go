@@ -131,6 +131,7 @@ var subcommands = []func(*cli) *cobra.Command{
 	newVersionCmd,
 	newSourcesCmd,
 	newImportCmd,
+	newRulesCmd,
 	newLoadtestCmd,
 	newOdooCmd,
 	newOdooSimCmd,
