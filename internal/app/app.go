@@ -59,6 +59,8 @@ type App struct {
 	// Rules classifies events (set by wireRules); triage chains after it
 	// with Rules.SetNext, the Odoo mirror plugs in with Rules.SetLookup.
 	Rules *rules.Service
+	// Console is the browser UI (set by wireConsole on API processes).
+	Console *web.Console
 	// AI is the summarizer, its store and the anomaly sweeper (set by
 	// wireAI); triage plugs its case source, proposer and spike sink in.
 	AI *AI

@@ -14,6 +14,7 @@ func (a *App) wireFeatures(ctx context.Context) error {
 		a.wireIntake,
 		a.wireRules,
 		a.wireAI,
+		a.wireConsole,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {

@@ -35,6 +35,12 @@ type Config struct {
 	Concurrency     int           `env:"WORKER_CONCURRENCY" default:"8" example:"20" check:"positive" doc:"Concurrent asynq job handlers per worker process."`
 	AdminPassword   string        `env:"ADMIN_PASSWORD" secret:"true" example:"a long passphrase" doc:"Password for the first admin user created on first start. Empty: a one-time password is generated and printed once."`
 
+	// Console.
+	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" default:"8h" example:"2h" check:"positive" doc:"Console sessions end after this long without a request."`
+	SessionMaxAge      time.Duration `env:"SESSION_MAX_AGE" default:"72h" example:"24h" check:"positive" doc:"Console sessions end this long after sign-in, active or not."`
+	SecureCookies      string        `env:"SECURE_COOKIES" default:"auto" example:"true" check:"oneof:auto,true,false" doc:"Mark console cookies Secure (HTTPS only). auto: when PUBLIC_URL is https."`
+	LoginMaxFailures   int           `env:"LOGIN_MAX_FAILURES" default:"5" example:"10" check:"positive" doc:"Failed sign-ins for one user from one address before a lock (1 minute, doubling up to an hour)."`
+
 	// Intake.
 	DedupRetention      time.Duration `env:"DEDUP_RETENTION" default:"72h" example:"168h" check:"min:72h" doc:"How long provider event ids are remembered for deduplication (at least 72h)."`
 	RawPayloadRetention time.Duration `env:"RAW_PAYLOAD_RETENTION" default:"720h" example:"2160h" check:"positive" doc:"How long raw webhook bodies are kept."`

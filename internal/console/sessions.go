@@ -194,3 +194,12 @@ func (s *Sessions) Prune(ctx context.Context, now time.Time) (int, error) {
 	n, _ := res.RowsAffected()
 	return int(n), nil
 }
+
+// DeleteByID ends one session by its stored id inside the caller's
+// transaction (sign-out with its audit entry).
+func DeleteByID(ctx context.Context, idb bun.IDB, id string) error {
+	if _, err := idb.NewDelete().Model((*Session)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+		return fmt.Errorf("console: delete session: %w", err)
+	}
+	return nil
+}

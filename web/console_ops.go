@@ -1,0 +1,276 @@
+package web
+
+import (
+	"context"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+	"github.com/hibiken/asynq"
+	"github.com/uptrace/bun"
+
+	"github.com/yardmaster/yardmaster/audit"
+	"github.com/yardmaster/yardmaster/intake"
+	"github.com/yardmaster/yardmaster/internal/auth"
+	"github.com/yardmaster/yardmaster/internal/metrics"
+	"github.com/yardmaster/yardmaster/internal/opsview"
+	"github.com/yardmaster/yardmaster/internal/queue"
+	"github.com/yardmaster/yardmaster/odoo"
+)
+
+// ConsoleServices are the product services the console pages call. Each
+// is optional; its pages are registered only when it is set.
+type ConsoleServices struct {
+	Queue   *queue.Queue
+	Intake  *intake.Service
+	Reports *opsview.Reports
+	// Odoo reports the connector's health; nil when Odoo is not configured.
+	Odoo OdooHealth
+	// Triage, Rules and AI are filled as those features are wired.
+	Triage TriageConsole
+	Rules  RulesConsole
+}
+
+// OdooHealth is what the operations page shows about Odoo: the circuit
+// breaker and the mirror's sync lag.
+type OdooHealth interface {
+	Health() odoo.Health
+}
+
+// OdooSyncStatus optionally reports when the Odoo mirror last synced.
+type OdooSyncStatus interface {
+	LastSync(ctx context.Context) (time.Time, error)
+}
+
+func (cn *Console) opsRoutes() {
+	if cn.svc.Queue == nil {
+		return
+	}
+	cn.route(fiber.MethodGet, "/ops", auth.PermOpsRead, cn.opsPage)
+	cn.route(fiber.MethodGet, "/ops/jobs/:id", auth.PermOpsRead, cn.jobPage)
+	cn.route(fiber.MethodPost, "/ops/jobs/:id/retry", auth.PermOpsAdmin, cn.jobRetry)
+	cn.route(fiber.MethodPost, "/ops/jobs/:id/discard", auth.PermOpsAdmin, cn.jobDiscard)
+	cn.route(fiber.MethodPost, "/ops/tasks/:queue/:id/run", auth.PermOpsAdmin, cn.taskRunNow)
+	if cn.svc.Reports != nil {
+		cn.route(fiber.MethodGet, "/scorecards", auth.PermEventsRead, cn.scorecardsPage)
+	}
+}
+
+// opsModel is the operations page.
+type opsModel struct {
+	Queues        []queue.QueueStats
+	QueueErr      string
+	Outbox        queue.OutboxStats
+	OldestWaiting time.Time
+	Dead          []queue.OutboxJob
+	Failing       []queue.OutboxJob
+	Retrying      []*asynq.TaskInfo
+	Lag           []opsview.SourceLag
+	LagWindow     time.Duration
+	Embedded      bool
+	Odoo          *odoo.Health
+	OdooLastSync  time.Time
+	Rejections    []rejection
+}
+
+type rejection struct {
+	Source, Reason string
+	Count          float64
+}
+
+func (cn *Console) opsPage(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	q := cn.svc.Queue
+	m := opsModel{Embedded: q.Embedded(), LagWindow: time.Hour}
+	var err error
+	if m.Queues, err = q.QueueStats(ctx); err != nil {
+		m.QueueErr = err.Error()
+	}
+	if m.Outbox, err = q.OutboxStats(ctx); err != nil {
+		return err
+	}
+	if m.OldestWaiting, err = queue.OldestWaiting(ctx, cn.db.Read, cn.now()); err != nil {
+		return err
+	}
+	if m.Dead, err = queue.ListOutbox(ctx, cn.db.Read, queue.OutboxFilter{State: "dead", Limit: 50}); err != nil {
+		return err
+	}
+	if m.Failing, err = queue.ListOutbox(ctx, cn.db.Read, queue.OutboxFilter{State: "failing", Limit: 50}); err != nil {
+		return err
+	}
+	if m.Retrying, err = q.RetryingTasks(ctx, 50); err != nil && m.QueueErr == "" {
+		m.QueueErr = err.Error()
+	}
+	if cn.svc.Intake != nil {
+		if m.Lag, err = opsview.EventLag(ctx, cn.db.Read, cn.now().Add(-m.LagWindow)); err != nil {
+			return err
+		}
+		m.Rejections = intakeRejections()
+	}
+	if cn.svc.Odoo != nil {
+		h := cn.svc.Odoo.Health()
+		m.Odoo = &h
+		if s, ok := cn.svc.Odoo.(OdooSyncStatus); ok {
+			m.OdooLastSync, _ = s.LastSync(ctx)
+		}
+	}
+	data := cn.page(c, "Operations", "ops", m)
+	if isHTMX(c) && c.Get("HX-Target") == "ops-live" {
+		return cn.render(c, fiber.StatusOK, "ops", data, "live")
+	}
+	return cn.render(c, fiber.StatusOK, "ops", data)
+}
+
+// intakeRejections reads this process's rejection counters (signature
+// failures, bad payloads, rate limits) by source and reason.
+func intakeRejections() []rejection {
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		return nil
+	}
+	var out []rejection
+	for _, mf := range mfs {
+		if mf.GetName() != "yardmaster_intake_rejected_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			r := rejection{Count: m.GetCounter().GetValue()}
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "source":
+					r.Source = l.GetValue()
+				case "reason":
+					r.Reason = l.GetValue()
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].Count > out[j].Count
+	})
+	return out
+}
+
+// jobModel is one outbox job.
+type jobModel struct {
+	Job  queue.OutboxJob
+	Task *asynq.TaskInfo
+}
+
+func (cn *Console) jobPage(c *fiber.Ctx) error {
+	j, err := queue.GetOutboxJob(c.UserContext(), cn.db.Read, utils.CopyString(c.Params("id")))
+	if err != nil {
+		return err
+	}
+	m := jobModel{Job: j, Task: cn.svc.Queue.TaskInfo(j.Queue, j.ID)}
+	return cn.render(c, fiber.StatusOK, "job", cn.page(c, "Job "+j.ID, "ops", m))
+}
+
+func (cn *Console) jobRetry(c *fiber.Ctx) error {
+	id := utils.CopyString(c.Params("id"))
+	err := cn.svc.Queue.RetryDead(c.UserContext(), id, func(ctx context.Context, tx bun.Tx, before queue.OutboxJob) error {
+		_, err := audit.Append(ctx, tx, cn.now(), audit.Record{Action: "job.retried", SubjectType: "job", SubjectID: id,
+			Before: map[string]any{"task_type": before.TaskType, "attempts": before.Attempts, "last_error": before.LastError}})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	cn.flash(c, "ok", "Job "+id+" queued to run again.")
+	return redirectTo(c, "/ops")
+}
+
+func (cn *Console) jobDiscard(c *fiber.Ctx) error {
+	id := utils.CopyString(c.Params("id"))
+	err := cn.svc.Queue.DiscardDead(c.UserContext(), id, func(ctx context.Context, tx bun.Tx, before queue.OutboxJob) error {
+		_, err := audit.Append(ctx, tx, cn.now(), audit.Record{Action: "job.discarded", SubjectType: "job", SubjectID: id,
+			Before: map[string]any{"task_type": before.TaskType, "attempts": before.Attempts, "last_error": before.LastError,
+				"payload": string(before.Payload)}})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	cn.flash(c, "ok", "Job "+id+" discarded.")
+	return redirectTo(c, "/ops")
+}
+
+func (cn *Console) taskRunNow(c *fiber.Ctx) error {
+	qn, id := utils.CopyString(c.Params("queue")), utils.CopyString(c.Params("id"))
+	if err := cn.svc.Queue.RunNow(qn, id); err != nil {
+		return err
+	}
+	if _, err := audit.Append(c.UserContext(), cn.db, cn.now(), audit.Record{Action: "job.run_now", SubjectType: "job", SubjectID: id,
+		After: map[string]any{"queue": qn}}); err != nil {
+		return err
+	}
+	cn.flash(c, "ok", "Task "+id+" moved to the front of "+qn+".")
+	return redirectTo(c, "/ops")
+}
+
+// scorecardsModel is the scorecards page.
+type scorecardsModel struct {
+	S        *opsview.Scorecards
+	Carriers []scoreRow
+	Lanes    []scoreRow
+	Total    scoreRow
+	Sel      *scoreRow
+	Kind     string
+}
+
+// scoreRow is a scorecard with its rendered charts.
+type scoreRow struct {
+	opsview.Scorecard
+	Key        string
+	Href       string
+	OnTimeBar  any
+	TrendChart any
+	ReasonBars any
+}
+
+func (cn *Console) scorecardsPage(c *fiber.Ctx) error {
+	sc, err := cn.svc.Reports.Scorecards(c.UserContext())
+	if err != nil {
+		return err
+	}
+	m := scorecardsModel{S: sc, Kind: "carrier"}
+	sel := strings.TrimSpace(c.Query("carrier"))
+	lane := strings.TrimSpace(c.Query("lane"))
+	row := func(s opsview.Scorecard, kind string) scoreRow {
+		r := scoreRow{Scorecard: s, Key: s.Key(), OnTimeBar: rateBar(s.OnTimeRate(), s.Key()+" on-time rate")}
+		if kind == "carrier" {
+			r.Href = "/scorecards?carrier=" + url.QueryEscape(s.Carrier)
+		} else {
+			r.Href = "/scorecards?lane=" + url.QueryEscape(s.Origin+"-"+s.Destination)
+		}
+		return r
+	}
+	for _, s := range sc.Carriers {
+		r := row(s, "carrier")
+		if sel != "" && s.Carrier == sel {
+			r.TrendChart, r.ReasonBars = trendChart(s), reasonBars(s)
+			m.Sel = &r
+		}
+		m.Carriers = append(m.Carriers, r)
+	}
+	for _, s := range sc.Lanes {
+		r := row(s, "lane")
+		if lane != "" && s.Origin+"-"+s.Destination == lane {
+			r.TrendChart, r.ReasonBars = trendChart(s), reasonBars(s)
+			m.Sel = &r
+			m.Kind = "lane"
+		}
+		m.Lanes = append(m.Lanes, r)
+	}
+	m.Total = row(sc.Total, "total")
+	m.Total.Key = "All carriers"
+	m.Total.TrendChart, m.Total.ReasonBars = trendChart(sc.Total), reasonBars(sc.Total)
+	return cn.render(c, fiber.StatusOK, "scorecards", cn.page(c, "Scorecards", "scorecards", m))
+}
