@@ -51,7 +51,9 @@ func (cn *Console) renderUsers(c *fiber.Ctx, status int, m usersModel) error {
 	return cn.render(c, status, "users", cn.page(c, "Users", "users", m))
 }
 
-func (cn *Console) usersPage(c *fiber.Ctx) error { return cn.renderUsers(c, fiber.StatusOK, usersModel{}) }
+func (cn *Console) usersPage(c *fiber.Ctx) error {
+	return cn.renderUsers(c, fiber.StatusOK, usersModel{})
+}
 
 // formValues copies the named form fields (trimmed) out of the request.
 func formValues(c *fiber.Ctx, names ...string) map[string]string {
@@ -220,7 +222,9 @@ func (cn *Console) renderTokens(c *fiber.Ctx, status int, m tokensModel) error {
 	return cn.render(c, status, "tokens", cn.page(c, "API tokens", "tokens", m))
 }
 
-func (cn *Console) tokensPage(c *fiber.Ctx) error { return cn.renderTokens(c, fiber.StatusOK, tokensModel{}) }
+func (cn *Console) tokensPage(c *fiber.Ctx) error {
+	return cn.renderTokens(c, fiber.StatusOK, tokensModel{})
+}
 
 func (cn *Console) tokenCreate(c *fiber.Ctx) error {
 	f := formValues(c, "name", "role", "scopes", "expires_days")
