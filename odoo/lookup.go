@@ -42,14 +42,20 @@ type OrderContext struct {
 
 // CustomerContext is the commercial partner (the company) of the order.
 type CustomerContext struct {
-	ID        int64    `json:"id"`
-	Name      string   `json:"name"`
-	Ref       string   `json:"ref,omitempty"`
-	Email     string   `json:"email,omitempty"`
-	IsCompany bool     `json:"is_company"`
-	Tier      string   `json:"tier,omitempty"` // from a "Tier: X" partner tag
-	Tags      []string `json:"tags,omitempty"`
-	URL       string   `json:"url"`
+	ID        int64  `json:"id"`
+	Name      string `json:"name"`
+	Ref       string `json:"ref,omitempty"`
+	Email     string `json:"email,omitempty"`
+	IsCompany bool   `json:"is_company"`
+	Country   string `json:"country,omitempty"` // ISO 3166 alpha-2
+	Tier      string `json:"tier,omitempty"`    // from a "Tier: X" partner tag
+	// The account owner (the partner's salesperson) and the sales team
+	// that has them as a member.
+	SalespersonID   int64    `json:"salesperson_id,omitempty"`
+	SalespersonName string   `json:"salesperson_name,omitempty"`
+	TeamName        string   `json:"team_name,omitempty"`
+	Tags            []string `json:"tags,omitempty"`
+	URL             string   `json:"url"`
 }
 
 // PickingContext is the delivery the event is about.
@@ -349,11 +355,10 @@ func (l *loader) loadOrders(ctx context.Context, ids []int64) error {
 // loadRelated fetches partners (and their commercial partners), users,
 // teams and tags of the loaded orders and pickings.
 func (l *loader) loadRelated(ctx context.Context) error {
-	var partnerIDs, userIDs, teamIDs []int64
+	var partnerIDs, userIDs []int64
 	for _, o := range l.orders {
 		partnerIDs = append(partnerIDs, o.PartnerID)
 		userIDs = append(userIDs, o.SalespersonID)
-		teamIDs = append(teamIDs, o.TeamID)
 	}
 	for _, p := range l.pickings {
 		partnerIDs = append(partnerIDs, p.PartnerID)
@@ -383,6 +388,7 @@ func (l *loader) loadRelated(ctx context.Context) error {
 	}
 	for _, p := range l.partners {
 		tagIDs = append(tagIDs, splitIDs(p.TagIDs)...)
+		userIDs = append(userIDs, p.SalespersonID)
 	}
 	if err := inChunks(missing(l.users, userIDs), func(part []int64) error {
 		var rows []mUser
@@ -396,17 +402,16 @@ func (l *loader) loadRelated(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := inChunks(missing(l.teams, teamIDs), func(part []int64) error {
+	// Teams are few: load them all once per batch (orders name their team;
+	// customers get the team their salesperson belongs to).
+	if len(l.orders) > 0 || len(l.partners) > 0 {
 		var rows []mTeam
-		if err := l.idb.NewSelect().Model(&rows).Where("id IN (?)", bun.In(part)).Scan(ctx); err != nil {
+		if err := l.idb.NewSelect().Model(&rows).Order("id").Scan(ctx); err != nil {
 			return fmt.Errorf("odoo lookup teams: %w", err)
 		}
 		for i := range rows {
 			l.teams[rows[i].ID] = &rows[i]
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	if err := inChunks(missing(l.tags, tagIDs), func(part []int64) error {
 		var rows []mTag
@@ -425,6 +430,20 @@ func (l *loader) loadRelated(ctx context.Context) error {
 		l.major, _ = strconv.Atoi(major)
 	}
 	return nil
+}
+
+// teamOf returns the active team listing the user as a member (lowest id).
+func (l *loader) teamOf(user int64) *mTeam {
+	if user == 0 {
+		return nil
+	}
+	var best *mTeam
+	for _, t := range l.teams {
+		if t.Active && slices.Contains(splitIDs(t.MemberIDs), user) && (best == nil || t.ID < best.ID) {
+			best = t
+		}
+	}
+	return best
 }
 
 // url links to a record in Odoo's web client (/odoo/<model>/<id> from 18,
@@ -472,7 +491,14 @@ func (l *loader) customerContext(partnerID int64) *CustomerContext {
 	if c := l.partners[p.CommercialID]; c != nil {
 		p = c
 	}
-	cc := &CustomerContext{ID: p.ID, Name: p.Name, Ref: p.Ref, Email: p.Email, IsCompany: p.IsCompany, URL: l.url("res.partner", p.ID)}
+	cc := &CustomerContext{ID: p.ID, Name: p.Name, Ref: p.Ref, Email: p.Email, IsCompany: p.IsCompany, Country: p.CountryCode,
+		SalespersonID: p.SalespersonID, URL: l.url("res.partner", p.ID)}
+	if u := l.users[p.SalespersonID]; u != nil {
+		cc.SalespersonName = u.Name
+	}
+	if t := l.teamOf(p.SalespersonID); t != nil {
+		cc.TeamName = t.Name
+	}
 	prefix := l.m.o.TierTagPrefix
 	for _, id := range splitIDs(p.TagIDs) {
 		name, ok := l.tags[id]

@@ -463,7 +463,7 @@ func storePartners(ctx context.Context, tx bun.IDB, recs []Record, gen int64, no
 			commercial = p.ID
 		}
 		rows = append(rows, mPartner{ID: p.ID, Name: p.Name, DisplayName: p.DisplayName, Email: p.Email, Phone: p.Phone, Ref: p.Ref,
-			IsCompany: p.IsCompany, Active: p.Active, ParentID: p.Parent.ID, CommercialID: commercial, SalespersonID: p.Salesperson.ID,
+			CountryCode: p.CountryCode, IsCompany: p.IsCompany, Active: p.Active, ParentID: p.Parent.ID, CommercialID: commercial, SalespersonID: p.Salesperson.ID,
 			TagIDs: joinIDs(p.TagIDs), WriteDate: p.WriteDate, SyncedAt: now, SeenGen: gen})
 	}
 	return upsert(ctx, tx, rows, partnerCols)

@@ -22,6 +22,7 @@ type mPartner struct {
 	Email         string     `bun:"email"`
 	Phone         string     `bun:"phone"`
 	Ref           string     `bun:"ref"`
+	CountryCode   string     `bun:"country_code"`
 	IsCompany     bool       `bun:"is_company"`
 	Active        bool       `bun:"active"`
 	ParentID      int64      `bun:"parent_id"`
@@ -152,7 +153,7 @@ func upsert[T any](ctx context.Context, idb bun.IDB, rows []T, cols []string) er
 }
 
 var (
-	partnerCols = []string{"name", "display_name", "email", "phone", "ref", "is_company", "active", "parent_id", "commercial_id", "salesperson_id", "tag_ids", "write_date", "synced_at", "seen_gen"}
+	partnerCols = []string{"name", "display_name", "email", "phone", "ref", "country_code", "is_company", "active", "parent_id", "commercial_id", "salesperson_id", "tag_ids", "write_date", "synced_at", "seen_gen"}
 	userCols    = []string{"name", "login", "email", "partner_id", "active", "write_date", "synced_at", "seen_gen"}
 	teamCols    = []string{"name", "leader_id", "member_ids", "active", "write_date", "synced_at", "seen_gen"}
 	tagCols     = []string{"name", "write_date", "synced_at", "seen_gen"}

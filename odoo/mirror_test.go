@@ -99,6 +99,9 @@ func TestMirrorSyncAndLookup(t *testing.T) {
 		if got.Customer == nil || got.Customer.ID != demo.CustomerID || got.Customer.Name != partners[0]["name"] || got.Customer.Tier == "" || !got.Customer.IsCompany {
 			t.Errorf("customer %+v", got.Customer)
 		}
+		if cu := got.Customer; len(cu.Country) != 2 || cu.SalespersonID != demo.SalespersonID || cu.SalespersonName != wantOrder.SalespersonName || cu.TeamName != wantOrder.TeamName {
+			t.Errorf("customer account: %+v (order team %q)", cu, wantOrder.TeamName)
+		}
 		// By picking reference, by order name and customer reference, per
 		// number of a multi-number carrier_tracking_ref.
 		byPick, err := m.Lookup(ctx, d.Read, odoo.LookupKey{PickingRef: demo.PickingName, TrackingNumber: "nope"})

@@ -100,6 +100,7 @@ type Partner struct {
 	ID                 int64
 	Name, DisplayName  string
 	Email, Phone, Ref  string
+	CountryCode        string
 	IsCompany, Active  bool
 	Parent, Commercial Many2One
 	Salesperson        Many2One
@@ -108,14 +109,14 @@ type Partner struct {
 }
 
 // PartnerFields are the res.partner fields read.
-var PartnerFields = []string{"name", "display_name", "email", "phone", "ref", "is_company", "active", "parent_id",
+var PartnerFields = []string{"name", "display_name", "email", "phone", "ref", "country_code", "is_company", "active", "parent_id",
 	"commercial_partner_id", "user_id", "category_id", "write_date"}
 
 // DecodePartner reads a res.partner record.
 func DecodePartner(r Record) (Partner, error) {
 	d := decoder{r: r, model: "res.partner"}
 	p := Partner{ID: r.ID(), Name: d.str("name"), DisplayName: d.str("display_name"), Email: d.str("email"), Phone: d.str("phone"),
-		Ref: d.str("ref"), IsCompany: d.boolean("is_company"), Active: d.boolean("active"), Parent: d.m2o("parent_id"),
+		Ref: d.str("ref"), CountryCode: d.str("country_code"), IsCompany: d.boolean("is_company"), Active: d.boolean("active"), Parent: d.m2o("parent_id"),
 		Commercial: d.m2o("commercial_partner_id"), Salesperson: d.m2o("user_id"), TagIDs: d.ids("category_id"), WriteDate: d.datetime("write_date")}
 	return p, d.err
 }

@@ -230,7 +230,7 @@ func (s *Server) defineModels() {
 	partner := s.newModel("res.partner", "Contact", "Extra Rights/Contact Creation", "complete_name asc, id desc", true,
 		char("name", "Name"),
 		char("complete_name", "Complete Name").computed(true, func(s *Server, r *record) any { return s.partnerDisplay(r) }),
-		char("email", "Email"), char("phone", "Phone"), char("ref", "Reference"), char("city", "City"),
+		char("email", "Email"), char("phone", "Phone"), char("ref", "Reference"), char("city", "City"), char("country_code", "Country Code"),
 		boolean("is_company", "Is a Company"),
 		many2one("parent_id", "Related Company", "res.partner"),
 		many2one("commercial_partner_id", "Commercial Entity", "res.partner").computed(true, func(s *Server, r *record) any { return s.commercialPartner(r) }),

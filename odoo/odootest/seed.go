@@ -58,6 +58,7 @@ var (
 	companyA   = []string{"Azure", "Deco", "Gemini", "Ready", "Wood", "Lumber", "Nordic", "Atlas", "Harbor", "Summit", "Cedar", "Pioneer", "Vertex", "Coastal", "Granite", "Meridian"}
 	companyB   = []string{"Interior", "Addict", "Furniture", "Mat", "Corner", "Supply", "Home", "Living", "Design", "Outfitters", "Works", "Trading", "Retail", "Goods", "Studio", "Depot"}
 	cities     = []string{"Fremont", "Tracy", "Pleasanton", "Antwerp", "Lyon", "Rotterdam", "Chicago", "Austin", "Leeds", "Hamburg"}
+	countries  = []string{"US", "US", "US", "BE", "FR", "NL", "US", "US", "GB", "DE"}
 	teamNames  = []string{"Sales", "Website", "Key Accounts", "Europe", "Wholesale"}
 )
 
@@ -206,16 +207,17 @@ func (s *Server) seed(sd Seed) error {
 		}
 		at := ts(base.Add(time.Duration(float64(span) * float64(i) / float64(max(1, sd.Customers)) / 10)))
 		slug := strings.ToLower(strings.ReplaceAll(name, " ", ""))
+		city := rng.IntN(len(cities))
 		co := s.rawCreate(m["res.partner"], map[string]any{
 			"name": name, "is_company": true, "email": "info@" + slug + ".example.com",
 			"phone": fmt.Sprintf("+1 555-%03d-%04d", rng.IntN(1000), rng.IntN(10000)), "ref": fmt.Sprintf("C%05d", i+1),
-			"city": cities[rng.IntN(len(cities))], "category_id": tags, "user_id": sp, "customer_rank": int64(1 + rng.IntN(20)),
+			"city": cities[city], "country_code": countries[city], "category_id": tags, "user_id": sp, "customer_rank": int64(1 + rng.IntN(20)),
 			"create_date": at,
 		})
 		person := firstNames[rng.IntN(len(firstNames))] + " " + lastNames[rng.IntN(len(lastNames))]
 		ct := s.rawCreate(m["res.partner"], map[string]any{
 			"name": person, "parent_id": co.id, "email": strings.ToLower(strings.Fields(person)[0]) + "@" + slug + ".example.com",
-			"city": s.models["res.partner"].str(co, "city"), "create_date": at,
+			"city": s.models["res.partner"].str(co, "city"), "country_code": countries[city], "create_date": at,
 		})
 		customers = append(customers, customer{co.id, ct.id, sp})
 	}
