@@ -184,6 +184,8 @@ func TestActionValidation(t *testing.T) {
 		{"missing picking", odoo.Action{IdempotencyKey: "k7", Type: odoo.ActionReschedulePicking, PickingRef: "WH/OUT/99999", Params: map[string]any{"scheduled_date": "2026-12-01T00:00:00Z"}}, odoo.ErrTargetNotFound, "WH/OUT/99999"},
 		{"missing order", odoo.Action{IdempotencyKey: "k8", Type: odoo.ActionPostNote, OrderRef: "S99999", Params: map[string]any{"body": "x"}}, odoo.ErrTargetNotFound, "S99999"},
 		{"priority", odoo.Action{IdempotencyKey: "k9", Type: odoo.ActionCreateTicket, OrderID: d.OrderID, Params: map[string]any{"title": "t", "priority": "asap"}}, odoo.ErrInvalidAction, "priority"},
+		{"user id text", odoo.Action{IdempotencyKey: "k12", Type: odoo.ActionScheduleActivity, OrderID: d.OrderID, Params: map[string]any{"summary": "s", "user_id": "seven"}}, odoo.ErrInvalidAction, "whole number"},
+		{"notify text", odoo.Action{IdempotencyKey: "k13", Type: odoo.ActionScheduleActivity, OrderID: d.OrderID, Params: map[string]any{"summary": "s", "notify": "maybe"}}, odoo.ErrInvalidAction, "true or false"},
 		{"user id", odoo.Action{IdempotencyKey: "k10", Type: odoo.ActionScheduleActivity, OrderID: d.OrderID, Params: map[string]any{"summary": "s", "user_id": 1.5}}, odoo.ErrInvalidAction, "whole number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,8 +195,14 @@ func TestActionValidation(t *testing.T) {
 			}
 		})
 	}
+	// Parameters as text, the way Triage stores them.
+	res, err := x.Execute(context.Background(), odoo.Action{IdempotencyKey: "k14", Type: odoo.ActionScheduleActivity, OrderID: d.OrderID,
+		Params: map[string]any{"summary": "Text params", "user_id": "2", "notify": "false"}})
+	if err != nil || res.Plan.Steps[0].Values["user_id"] != int64(2) || res.Plan.Steps[0].Context["mail_activity_quick_update"] != true {
+		t.Errorf("text parameters: %+v %v", res.Plan, err)
+	}
 	x2, _ := odoo.NewExecutor(odoo.ExecutorOptions{Client: newClient(t, srv, odoo.ProtocolXMLRPC)})
-	_, err := x2.Execute(context.Background(), odoo.Action{IdempotencyKey: "k11", Type: odoo.ActionCreateTicket, OrderID: d.OrderID, Params: map[string]any{"title": "t"}})
+	_, err = x2.Execute(context.Background(), odoo.Action{IdempotencyKey: "k11", Type: odoo.ActionCreateTicket, OrderID: d.OrderID, Params: map[string]any{"title": "t"}})
 	if !errors.Is(err, odoo.ErrInvalidAction) || !strings.Contains(err.Error(), "YARDMASTER_ODOO_TICKET_PROJECT_ID") {
 		t.Errorf("no project configured: %v", err)
 	}

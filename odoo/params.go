@@ -2,6 +2,7 @@ package odoo
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -106,10 +107,14 @@ func (p params) integer(name string) (int64, error) {
 			return 0, invalid("parameter %s must be a whole number", name)
 		}
 		n = int64(x)
-	case json.Number:
-		i, err := strconv.ParseInt(string(x), 10, 64)
+	case json.Number, string: // Triage passes parameters as text
+		str := strings.TrimSpace(fmt.Sprint(x))
+		if str == "" {
+			return 0, nil
+		}
+		i, err := strconv.ParseInt(str, 10, 64)
 		if err != nil {
-			return 0, invalid("parameter %s must be a whole number", name)
+			return 0, invalid("parameter %s must be a whole number, got %q", name, str)
 		}
 		n = i
 	default:
@@ -126,11 +131,20 @@ func (p params) boolean(name string, def bool) (bool, error) {
 	if !ok || v == nil {
 		return def, nil
 	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, invalid("parameter %s must be true or false, got %T", name, v)
+	switch x := v.(type) {
+	case bool:
+		return x, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "":
+			return def, nil
+		case "true", "yes", "1":
+			return true, nil
+		case "false", "no", "0":
+			return false, nil
+		}
 	}
-	return b, nil
+	return false, invalid("parameter %s must be true or false, got %v", name, v)
 }
 
 func (p params) target() (string, error) {
