@@ -122,6 +122,7 @@ type feed struct {
 func (f *feed) EscalationsAfter(_ context.Context, cursor string, limit int) ([]Escalation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	sort.SliceStable(f.items, func(i, j int) bool { return f.items[i].Cursor < f.items[j].Cursor })
 	var out []Escalation
 	for _, e := range f.items {
 		if e.Cursor > cursor && !e.At.After(f.now()) {

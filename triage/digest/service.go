@@ -256,6 +256,9 @@ func (s *Service) prepare(ctx context.Context, p auth.Principal, in Subscription
 	if len(errs) > 0 {
 		return sub, apperr.Invalid("invalid subscription", errs...)
 	}
+	if !p.Can(auth.PermDigestsAdmin) && !p.Can(auth.PermDigestsSelf) {
+		return sub, apperr.Forbidden(fmt.Sprintf("your role (%s) does not receive digests", p.Role))
+	}
 	if !p.Can(auth.PermDigestsAdmin) && (sub.Subscriber.Kind != SubscriberUser || sub.Subscriber.UserID != p.UserID) {
 		return sub, apperr.Forbidden("you may only subscribe yourself; team subscriptions and other users' are managed by admins")
 	}
