@@ -60,7 +60,20 @@ type Running struct {
 // server listens).
 func Start(tb testing.TB, cfg config.Config, setup ...func(*app.App)) *Running {
 	tb.Helper()
-	opts := app.Options{Config: cfg, Logger: testLogger(), Version: "test"}
+	return StartWith(tb, cfg, app.Options{}, setup...)
+}
+
+// StartWith is Start with further options (e.g. an injected clock or the
+// demo); Config, Logger and Version are filled in when left empty.
+func StartWith(tb testing.TB, cfg config.Config, opts app.Options, setup ...func(*app.App)) *Running {
+	tb.Helper()
+	opts.Config = cfg
+	if opts.Logger == nil {
+		opts.Logger = testLogger()
+	}
+	if opts.Version == "" {
+		opts.Version = "test"
+	}
 	a, err := app.Open(context.Background(), opts)
 	if err != nil {
 		tb.Fatalf("open app: %v", err)
