@@ -225,9 +225,9 @@ func TestConsoleForcedPasswordChange(t *testing.T) {
 		t.Fatalf("API with a one-time password session = %d", r.Status)
 	}
 	tests := []struct {
-		name                string
+		name                 string
 		current, pw, confirm string
-		want                int
+		want                 int
 	}{
 		{"wrong current", "nope", "a brand new password", "a brand new password", 422},
 		{"mismatch", "one-time password x", "a brand new password", "another new password", 422},
