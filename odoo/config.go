@@ -1,6 +1,7 @@
 package odoo
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -57,4 +58,26 @@ func NewConnector(cfg config.Config, mirrorDB MirrorOptions, log *slog.Logger, n
 		return nil, err
 	}
 	return &Connector{Client: c, Mirror: m, Executor: x}, nil
+}
+
+// Health reports the client's state (for the console and /readyz).
+func (c *Connector) Health() Health { return c.Client.Health() }
+
+// LastSync is the oldest last successful sync over the mirrored models
+// (zero before the first complete sync): the mirror is at least that fresh.
+func (c *Connector) LastSync(ctx context.Context) (time.Time, error) {
+	st, err := c.Mirror.Status(ctx, c.Mirror.o.DB.Read)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var oldest time.Time
+	for _, s := range st {
+		if s.LastSuccessAt == nil {
+			return time.Time{}, nil
+		}
+		if oldest.IsZero() || s.LastSuccessAt.Before(oldest) {
+			oldest = *s.LastSuccessAt
+		}
+	}
+	return oldest, nil
 }

@@ -24,7 +24,9 @@ import (
 	"github.com/yardmaster/yardmaster/internal/metrics"
 	"github.com/yardmaster/yardmaster/internal/queue"
 	"github.com/yardmaster/yardmaster/internal/secretbox"
+	"github.com/yardmaster/yardmaster/odoo"
 	"github.com/yardmaster/yardmaster/rules"
+	"github.com/yardmaster/yardmaster/triage"
 	"github.com/yardmaster/yardmaster/web"
 )
 
@@ -64,6 +66,11 @@ type App struct {
 	// AI is the summarizer, its store and the anomaly sweeper (set by
 	// wireAI); triage plugs its case source, proposer and spike sink in.
 	AI *AI
+	// Triage is the case queue (set by wireTriage).
+	Triage *triage.Service
+	// Odoo is the Odoo connector (client, mirror, executors), set by
+	// wireOdoo; nil when YARDMASTER_ODOO_URL is not set.
+	Odoo *odoo.Connector
 
 	// Addr is the bound HTTP address once Run listens.
 	addrMu sync.Mutex

@@ -13,7 +13,9 @@ func (a *App) wireFeatures(ctx context.Context) error {
 		a.wireFirstAdmin,
 		a.wireIntake,
 		a.wireRules,
+		a.wireOdoo,
 		a.wireAI,
+		a.wireTriage,
 		a.wireConsole,
 	}
 	for _, step := range steps {
