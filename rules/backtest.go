@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"sort"
 	"time"
 )
@@ -190,6 +191,50 @@ func (b *Backtester) Add(in *Input) error {
 	if err != nil {
 		return err
 	}
+	b.AddPair(rb, rc)
+	return nil
+}
+
+// AddChunk replays inputs, evaluating the baseline and the candidate on
+// two goroutines (one Evaluator each), then accumulates in input order.
+func (b *Backtester) AddChunk(ins []*Input) error {
+	rbs := make([]*Record, len(ins))
+	errc := make(chan error, 1)
+	go func() {
+		for i, in := range ins {
+			r, err := b.eb.Evaluate(b.base, in)
+			if err != nil {
+				errc <- fmt.Errorf("event %s: %w", in.Event.ID, err)
+				return
+			}
+			rbs[i] = r
+		}
+		errc <- nil
+	}()
+	rcs := make([]*Record, len(ins))
+	var cerr error
+	for i, in := range ins {
+		r, err := b.ec.Evaluate(b.cand, in)
+		if err != nil {
+			cerr = fmt.Errorf("event %s: %w", in.Event.ID, err)
+			break
+		}
+		rcs[i] = r
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	for i := range ins {
+		b.AddPair(rbs[i], rcs[i])
+	}
+	return nil
+}
+
+// AddPair accumulates one event's baseline and candidate records.
+func (b *Backtester) AddPair(rb, rc *Record) {
 	b.rep.Events++
 	cb, cc := classOf(rb), classOf(rc)
 	catB, catC := cb.Category, cc.Category
@@ -222,7 +267,6 @@ func (b *Backtester) Add(in *Input) error {
 			}
 		}
 	}
-	return nil
 }
 
 // Report returns the comparison so far.

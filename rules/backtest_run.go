@@ -378,10 +378,8 @@ func (s *Service) Backtest(ctx context.Context, base, cand *Compiled, from, to t
 	})
 	g.Go(func() error {
 		for ins := range ch {
-			for _, in := range ins {
-				if err := bt.Add(in); err != nil {
-					return fmt.Errorf("backtest event %s: %w", in.Event.ID, err)
-				}
+			if err := bt.AddChunk(ins); err != nil {
+				return fmt.Errorf("backtest: %w", err)
 			}
 			n := done.Add(int64(len(ins)))
 			if progress != nil {
