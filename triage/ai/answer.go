@@ -187,7 +187,7 @@ func (a answer) toSummary(p *Prompt) Summary {
 		pa.Params["note"] = get(ns.Body)
 		pa.Params["date_deadline"] = p.Today.AddDate(0, 0, *ns.DueInDays).Format(time.DateOnly)
 	case ActionCreateTicket:
-		pa.Params["name"] = get(ns.Summary)
+		pa.Params["title"] = get(ns.Summary)
 		pa.Params["description"] = get(ns.Body)
 	}
 	s.NextStep = pa

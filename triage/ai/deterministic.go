@@ -160,7 +160,7 @@ func deterministicStep(f Facts, cause string, today time.Time) *ProposedAction {
 		return &ProposedAction{
 			Type: ActionCreateTicket,
 			Params: map[string]string{
-				"name":        fmt.Sprintf("Shipment %s: %s", orDefault(f.trackingNumber(), f.Odoo.OrderRef), what),
+				"title":       fmt.Sprintf("Shipment %s: %s", orDefault(f.trackingNumber(), f.Odoo.OrderRef), what),
 				"description": fmt.Sprintf("The carrier reports %s for order %s. Investigate, file a claim with the carrier if needed and arrange a replacement or refund.", what, f.Odoo.OrderRef),
 			},
 			Rationale: "The carrier reports " + what + ", which needs an investigation and possibly a claim.",

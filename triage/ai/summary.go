@@ -51,7 +51,7 @@ type Summary struct {
 //	reschedule_picking  scheduled_date (YYYY-MM-DD)
 //	post_note           body
 //	schedule_activity   summary, note, date_deadline (YYYY-MM-DD)
-//	create_ticket       name, description
+//	create_ticket       title, description
 type ProposedAction struct {
 	Type      string            `json:"type"`
 	Params    map[string]string `json:"params"`
