@@ -62,6 +62,7 @@ func init() {
 			last_error  TEXT NOT NULL DEFAULT '',
 			external_id TEXT NOT NULL DEFAULT '',
 			sent_at     {{TS}},
+			lease_until {{TS}},
 			updated_at  {{TS}} NOT NULL,
 			UNIQUE (run_id, channel, target)
 		)`,

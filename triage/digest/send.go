@@ -193,6 +193,16 @@ func (s *Service) SendRun(ctx context.Context, runID string, final bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		ok, err := s.lease(ctx, dl)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// Another worker is sending it right now (a duplicate delivery of
+			// this job): come back later rather than send twice.
+			retry = append(retry, dl.Channel+" "+dl.Target+": being sent by another worker")
+			continue
+		}
 		start := time.Now()
 		ext, derr := s.deliver(ctx, sub, row.WebhookSecret, run, dg, rendered, dl)
 		took := time.Since(start)
@@ -436,6 +446,21 @@ func (s *Service) deliverOdoo(ctx context.Context, sub Subscription, run Run, d 
 	return "mail.activity/" + strconv.FormatInt(id, 10), err
 }
 
+// DeliveryLease is how long a worker owns a delivery it is sending; a
+// worker that crashed mid-send releases it by expiry.
+const DeliveryLease = 6 * time.Minute
+
+func (s *Service) lease(ctx context.Context, dl Delivery) (bool, error) {
+	now := s.clock()
+	res, err := s.db.NewUpdate().Model((*Delivery)(nil)).Set("lease_until = ?", now.Add(DeliveryLease)).
+		Where("id = ? AND status = ? AND (lease_until IS NULL OR lease_until < ?)", dl.ID, DeliveryPending, now).Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("lease digest delivery: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 func (s *Service) recordAttempt(ctx context.Context, dl Delivery, outcome, ext string, derr error, took time.Duration) error {
 	now := s.clock()
 	detail := ext
@@ -451,7 +476,8 @@ func (s *Service) recordAttempt(ctx context.Context, dl Delivery, outcome, ext s
 		if _, err := tx.NewInsert().Model(&a).Exec(ctx); err != nil {
 			return fmt.Errorf("record digest attempt: %w", err)
 		}
-		upd := tx.NewUpdate().Model((*Delivery)(nil)).Set("attempts = attempts + 1").Set("updated_at = ?", now).Where("id = ?", dl.ID)
+		upd := tx.NewUpdate().Model((*Delivery)(nil)).Set("attempts = attempts + 1").Set("updated_at = ?", now).Set("lease_until = NULL").
+			Where("id = ?", dl.ID)
 		switch outcome {
 		case OutcomeSent:
 			upd = upd.Set("status = ?", DeliverySent).Set("sent_at = ?", now).Set("external_id = ?", truncate(ext, 200)).Set("last_error = ''")

@@ -493,3 +493,51 @@ func TestConcurrentTicksScheduleOnce(t *testing.T) {
 		}
 	})
 }
+
+// gateMailer holds every send until released, to overlap two workers.
+type gateMailer struct {
+	inner   Mailer
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateMailer) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.inner.Send(ctx, from, to, msg)
+}
+
+// TestDuplicateJobDoesNotSendTwice overlaps two executions of one send job
+// (a redelivered task while the first is still sending): the delivery
+// lease lets one send and makes the other retry later.
+func TestDuplicateJobDoesNotSendTwice(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	e := newEnv(t, d, berlin(t, 2026, 3, 2, 7, 0))
+	sub := e.subscribe(t, e.ada, weekdayInput())
+	_, e.cases.cases = fixture()
+	e.clk.Set(berlin(t, 2026, 3, 2, 8, 0))
+	if _, err := e.svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run := e.runs(t, sub.ID)[0]
+	g := &gateMailer{inner: e.svc.mailer, entered: make(chan struct{}, 2), release: make(chan struct{})}
+	e.svc.mailer = g
+	first := make(chan error, 1)
+	go func() { first <- e.svc.SendRun(ctx, run.ID, false) }()
+	<-g.entered
+	err := e.svc.SendRun(ctx, run.ID, false)
+	if err == nil || !strings.Contains(err.Error(), "another worker") {
+		t.Fatalf("overlapping send: %v", err)
+	}
+	close(g.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.SendRun(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.sink.Messages()); n != 1 {
+		t.Fatalf("messages = %d, want 1", n)
+	}
+}

@@ -152,6 +152,9 @@ type Delivery struct {
 	LastError  string     `bun:"last_error" json:"last_error,omitempty"`
 	ExternalID string     `bun:"external_id" json:"external_id,omitempty"`
 	SentAt     *time.Time `bun:"sent_at" json:"sent_at,omitempty"`
+	// LeaseUntil is set while a worker is sending (another worker leaves
+	// the delivery alone until then).
+	LeaseUntil *time.Time `bun:"lease_until" json:"-"`
 	UpdatedAt  time.Time  `bun:"updated_at" json:"updated_at"`
 }
 
