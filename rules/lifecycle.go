@@ -432,13 +432,20 @@ func (s *Service) TestDrafts(ctx context.Context, ids ...string) (*Report, error
 
 // TestRuleset compiles rs with lint and runs its test cases.
 func (s *Service) TestRuleset(rs *Ruleset, ids ...string) *Report {
+	_, rep := s.testRuleset(rs, ids...)
+	return rep
+}
+
+// testRuleset is TestRuleset that also returns the compiled ruleset when
+// everything passed.
+func (s *Service) testRuleset(rs *Ruleset, ids ...string) (*Compiled, *Report) {
 	c, rep := Compile(rs, CompileOptions{Lint: true, RequireTests: s.requireTests()})
 	if c == nil {
 		// Report everything we can: compile again without the test
 		// requirement to still run the tests of valid rules.
 		c2, _ := Compile(rs, CompileOptions{})
 		if c2 == nil {
-			return rep
+			return nil, rep
 		}
 		c = c2
 	}
@@ -462,7 +469,10 @@ func (s *Service) TestRuleset(rs *Ruleset, ids ...string) *Report {
 		}
 	}
 	rep.OK = rep.OK && len(rep.Errors) == 0
-	return rep
+	if !rep.OK {
+		return nil, rep
+	}
+	return c, rep
 }
 
 // Try evaluates an input against the drafts (draft true) or the active
@@ -553,11 +563,10 @@ func (s *Service) Publish(ctx context.Context, note string) (*PublishResult, err
 	if len(rs.Rules) == 0 {
 		return nil, apperr.Invalid("nothing to publish", apperr.FieldError{Field: "rules", Message: "there are no draft rules"})
 	}
-	rep := s.TestRuleset(rs)
-	if !rep.OK {
+	c, rep := s.testRuleset(rs)
+	if c == nil {
 		return nil, &PublishError{Report: rep}
 	}
-	c, _ := Compile(rs, CompileOptions{})
 	var out *PublishResult
 	var published *Compiled
 	err = withTx(ctx, s.db, func(ctx context.Context, tx bun.Tx) error {
