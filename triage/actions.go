@@ -121,36 +121,102 @@ type paramSpec struct {
 }
 
 var actionParams = map[string]paramSpec{
-	"reschedule_picking": {required: []string{"date"}, optional: []string{"picking", "reason"}, check: func(p Params) []apperr.FieldError {
-		if _, err := ParseActionDate(p["date"]); err != nil {
-			return []apperr.FieldError{{Field: "params.date", Message: err.Error()}}
+	"reschedule_picking": {optional: []string{"scheduled_date", "date", "picking", "reason"}, check: func(p Params) []apperr.FieldError {
+		v, field := p["scheduled_date"], "params.scheduled_date"
+		if strings.TrimSpace(v) == "" {
+			v, field = p["date"], "params.date"
+		}
+		if strings.TrimSpace(v) == "" {
+			return []apperr.FieldError{{Field: "params.scheduled_date", Message: "required (the new date, e.g. 2026-12-01 or 2026-12-01T09:00:00Z)"}}
+		}
+		if _, err := ParseActionDate(v); err != nil {
+			return []apperr.FieldError{{Field: field, Message: err.Error()}}
 		}
 		return nil
 	}},
-	"post_note": {required: []string{"body"}, optional: []string{"target"}, check: func(p Params) []apperr.FieldError {
-		if t := p["target"]; t != "" && t != "order" && t != "picking" {
-			return []apperr.FieldError{{Field: "params.target", Message: "must be order or picking"}}
+	"post_note": {required: []string{"body"}, optional: []string{"target"}, check: checkTarget},
+	"schedule_activity": {required: []string{"summary"}, optional: []string{"note", "days", "date_deadline", "user_id", "target", "activity_type", "notify"},
+		check: func(p Params) []apperr.FieldError {
+			var fe []apperr.FieldError
+			if d := strings.TrimSpace(p["days"]); d != "" {
+				n, err := strconv.Atoi(d)
+				if err != nil || n < 0 || n > 365 {
+					fe = append(fe, apperr.FieldError{Field: "params.days", Message: "must be a whole number of days from 0 to 365"})
+				}
+			}
+			if d := strings.TrimSpace(p["date_deadline"]); d != "" {
+				if _, err := time.Parse(time.DateOnly, d); err != nil {
+					fe = append(fe, apperr.FieldError{Field: "params.date_deadline", Message: "must be a date like 2026-12-01"})
+				}
+			}
+			if u := strings.TrimSpace(p["user_id"]); u != "" {
+				if n, err := strconv.ParseInt(u, 10, 64); err != nil || n <= 0 {
+					fe = append(fe, apperr.FieldError{Field: "params.user_id", Message: "must be an Odoo user id"})
+				}
+			}
+			if n := strings.ToLower(strings.TrimSpace(p["notify"])); n != "" && n != "true" && n != "false" {
+				fe = append(fe, apperr.FieldError{Field: "params.notify", Message: "must be true or false"})
+			}
+			return append(fe, checkTarget(p)...)
+		}},
+	"create_ticket": {required: []string{"title"}, optional: []string{"description", "priority", "team_id", "project_id"}, check: func(p Params) []apperr.FieldError {
+		var fe []apperr.FieldError
+		switch strings.ToLower(strings.TrimSpace(p["priority"])) {
+		case "", "0", "1", "2", "3", "low", "medium", "normal", "high", "urgent", "critical":
+		default:
+			fe = append(fe, apperr.FieldError{Field: "params.priority", Message: "must be low, medium, high, urgent or 0-3"})
 		}
-		return nil
-	}},
-	"schedule_activity": {required: []string{"summary"}, optional: []string{"days", "note", "user"}, check: func(p Params) []apperr.FieldError {
-		if d := strings.TrimSpace(p["days"]); d != "" {
-			n, err := strconv.Atoi(d)
-			if err != nil || n < 0 || n > 365 {
-				return []apperr.FieldError{{Field: "params.days", Message: "must be a whole number of days from 0 to 365"}}
+		for _, k := range []string{"team_id", "project_id"} {
+			if v := strings.TrimSpace(p[k]); v != "" {
+				if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+					fe = append(fe, apperr.FieldError{Field: "params." + k, Message: "must be an Odoo record id"})
+				}
 			}
 		}
-		return nil
+		return fe
 	}},
-	"create_ticket": {required: []string{"title"}, optional: []string{"description", "priority"}, check: func(p Params) []apperr.FieldError {
-		if v := strings.TrimSpace(p["priority"]); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > 3 {
-				return []apperr.FieldError{{Field: "params.priority", Message: "must be 0 (low) to 3 (urgent)"}}
-			}
+}
+
+func checkTarget(p Params) []apperr.FieldError {
+	if t := p["target"]; t != "" && t != "order" && t != "picking" {
+		return []apperr.FieldError{{Field: "params.target", Message: "must be order or picking"}}
+	}
+	return nil
+}
+
+// executorParams turns stored parameters into the executor's vocabulary
+// at execution time: date → scheduled_date (RFC 3339), days → date_deadline
+// (counted from now), picking → the target picking reference.
+func executorParams(typ string, p Params, ref *CaseRef, now time.Time) map[string]string {
+	out := make(map[string]string, len(p))
+	for k, v := range p {
+		if strings.TrimSpace(v) != "" {
+			out[k] = strings.TrimSpace(v)
 		}
-		return nil
-	}},
+	}
+	switch typ {
+	case "reschedule_picking":
+		v := out["scheduled_date"]
+		if v == "" {
+			v = out["date"]
+		}
+		delete(out, "date")
+		if t, err := ParseActionDate(v); err == nil {
+			out["scheduled_date"] = t.Format(time.RFC3339)
+		}
+		if pk := out["picking"]; pk != "" {
+			ref.PickingRef = pk
+		}
+		delete(out, "picking")
+	case "schedule_activity":
+		if d, ok := out["days"]; ok {
+			if n, err := strconv.Atoi(d); err == nil && out["date_deadline"] == "" {
+				out["date_deadline"] = now.UTC().AddDate(0, 0, n).Format(time.DateOnly)
+			}
+			delete(out, "days")
+		}
+	}
+	return out
 }
 
 // ParseActionDate reads a reschedule date: RFC 3339 or YYYY-MM-DD (noon UTC).
@@ -563,9 +629,10 @@ func (s *Service) executeJob(a *Action) queue.Job {
 }
 
 func (s *Service) request(a *Action, c *Case) ActionRequest {
-	return ActionRequest{ActionID: a.ID, Type: a.Type, Params: a.Params, IdempotencyKey: a.IdempotencyKey,
-		Case: CaseRef{ID: c.ID, Title: c.Title, Carrier: c.Carrier, TrackingNumber: c.TrackingNumber, OrderRef: c.OrderRef,
-			PickingRef: c.PickingRef, CustomerID: c.CustomerID, Salesperson: c.Salesperson}}
+	ref := CaseRef{ID: c.ID, Title: c.Title, Carrier: c.Carrier, TrackingNumber: c.TrackingNumber, OrderRef: c.OrderRef,
+		PickingRef: c.PickingRef, CustomerID: c.CustomerID, Salesperson: c.Salesperson}
+	params := executorParams(a.Type, a.Params, &ref, s.now())
+	return ActionRequest{ActionID: a.ID, Type: a.Type, Params: params, IdempotencyKey: a.IdempotencyKey, Case: ref}
 }
 
 // PreviewAction asks the executor for the exact change, stores it on the

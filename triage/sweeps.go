@@ -525,3 +525,14 @@ func (s *Service) SetETARisk(ctx context.Context, caseID string, risk float64, d
 	})
 	return out, err
 }
+
+// PruneCandidates deletes min_count candidates older than the longest
+// grouping window rules allow (30 days): they can no longer count.
+func (s *Service) PruneCandidates(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.NewDelete().Model((*candidate)(nil)).Where("at < ?", now.UTC().Add(-31*24*time.Hour)).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("prune case candidates: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

@@ -64,10 +64,18 @@ func (a *App) wireAI(ctx context.Context) error {
 // implementations and registers its job handlers. digests and sink may be
 // nil while digests are not built.
 func (a *App) WireAIService(cases ai.CaseSource, proposer ai.Proposer, digests ai.DigestSource, sink ai.DigestSink) *ai.Service {
-	a.AI.Service = ai.NewService(ai.ServiceOptions{
+	svc := ai.NewService(ai.ServiceOptions{
 		DB: a.DB, Summarizer: a.AI.Summarizer, Store: a.AI.Store, Cases: cases, Proposer: proposer,
 		Digests: digests, DigestSink: sink, JobTimeout: ai.JobTimeout(a.AI.LLM), Logger: a.Log,
 	})
+	if a.AI.Service != nil {
+		// Wired already (wireTriage does it during Open; digests or a test
+		// may wire again before Run): swap the sources in place, so the
+		// handlers registered the first time use them.
+		*a.AI.Service = *svc
+		return a.AI.Service
+	}
+	a.AI.Service = svc
 	a.AI.Service.RegisterHandlers(a.Queue)
 	return a.AI.Service
 }

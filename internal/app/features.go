@@ -15,6 +15,7 @@ func (a *App) wireFeatures(ctx context.Context) error {
 		a.wireRules,
 		a.wireOdoo,
 		a.wireAI,
+		a.wireTriage,
 		a.wireConsole,
 	}
 	for _, step := range steps {

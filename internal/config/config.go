@@ -51,6 +51,9 @@ type Config struct {
 	// Rules.
 	RulesFourEyes bool `env:"RULES_FOUR_EYES" default:"false" example:"true" doc:"Publishing a ruleset needs approval by someone other than its author."`
 
+	// Triage.
+	TriagePolicy string `env:"TRIAGE_POLICY" example:"/etc/yardmaster/triage.yaml" doc:"YAML file with the triage policy (SLA defaults, business-hours calendar, escalation, four-eyes action types, sweep thresholds, disruptions, priority weights; see docs/triage.md). Empty: the built-in defaults."`
+
 	// Odoo.
 	OdooURL             string        `env:"ODOO_URL" example:"https://acme.odoo.com" check:"url:http,https" doc:"Odoo base URL. Empty: the Odoo connector is off."`
 	OdooDB              string        `env:"ODOO_DB" example:"acme" doc:"Odoo database name."`
