@@ -1,13 +1,4 @@
-// Package odooposter writes digests into Odoo through the odoo client: an
-// internal note on the customer's chatter, or a To-Do activity for the
-// customer's salesperson. It implements digest.OdooPoster so that the
-// digest package itself never imports odoo (internal/app plugs it in).
-//
-// Every write is idempotent on a marker the digest puts into the body: the
-// poster searches for it first and returns what it finds, so a retry after
-// an ambiguous failure (Odoo committed, then the answer was lost) never
-// posts twice.
-package odooposter
+package digestodoo
 
 import (
 	"context"
