@@ -447,23 +447,73 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 		byKey[k] = r
 		dkeys = append(dkeys, k)
 	}
-	for _, ks := range chunk(dkeys, 500) {
-		var rows []deliveryRow
-		if err := tx.NewSelect().Model(&rows).Where("key IN (?)", bun.In(ks)).Scan(ctx); err != nil {
-			return nil, fmt.Errorf("look up delivery ids: %w", err)
+	dupDelivery := func(key, stored string) error {
+		r := byKey[key]
+		if r == nil {
+			return nil
+		}
+		var res Result
+		if err := json.Unmarshal([]byte(stored), &res); err != nil {
+			return fmt.Errorf("decode stored delivery result: %w", err)
+		}
+		res.Duplicate = true
+		for i := range res.Events {
+			res.Events[i].Duplicate = true
+		}
+		r.res = &res
+		delete(byKey, key)
+		return nil
+	}
+	// Both dedup lookups in one round trip when the batch is small enough
+	// (the usual case); otherwise one query per table and chunk.
+	existing := map[string]string{}
+	var allE []string
+	seenE := map[string]bool{}
+	for _, r := range batch {
+		if r.dupOf != nil {
+			continue
+		}
+		for _, ev := range r.sub.Events {
+			k := ev.Source + ":" + ev.DedupKey
+			if !seenE[k] {
+				seenE[k] = true
+				allE = append(allE, k)
+			}
+		}
+	}
+	prefetched := false
+	if len(dkeys) > 0 && len(dkeys) <= 500 && len(allE) > 0 && len(allE) <= 500 {
+		var rows []struct {
+			Kind string `bun:"kind"`
+			K    string `bun:"k"`
+			V    string `bun:"v"`
+		}
+		if err := tx.NewRaw("SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key IN (?) "+
+			"UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey IN (?)",
+			bun.In(dkeys), bun.In(allE)).Scan(ctx, &rows); err != nil {
+			return nil, fmt.Errorf("look up delivery ids and event dedup keys: %w", err)
 		}
 		for _, row := range rows {
-			r := byKey[row.Key]
-			var res Result
-			if err := json.Unmarshal([]byte(row.Result), &res); err != nil {
-				return nil, fmt.Errorf("decode stored delivery result: %w", err)
+			if row.Kind == "d" {
+				if err := dupDelivery(row.K, row.V); err != nil {
+					return nil, err
+				}
+			} else {
+				existing[row.K] = row.V
 			}
-			res.Duplicate = true
-			for i := range res.Events {
-				res.Events[i].Duplicate = true
+		}
+		prefetched = true
+	} else {
+		for _, ks := range chunk(dkeys, 500) {
+			var rows []deliveryRow
+			if err := tx.NewSelect().Model(&rows).Where("key IN (?)", bun.In(ks)).Scan(ctx); err != nil {
+				return nil, fmt.Errorf("look up delivery ids: %w", err)
 			}
-			r.res = &res
-			delete(byKey, row.Key)
+			for _, row := range rows {
+				if err := dupDelivery(row.Key, row.Result); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 
@@ -520,8 +570,10 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			ekeys = append(ekeys, it.key)
 		}
 	}
-	existing := map[string]string{}
 	for _, ks := range chunk(ekeys, 500) {
+		if prefetched {
+			break
+		}
 		var rows []struct {
 			ID   string `bun:"id"`
 			DKey string `bun:"dkey"`
