@@ -553,3 +553,41 @@ func TestTwoProcessesOnPostgres(t *testing.T) {
 		t.Fatalf("shipments %d, want 1", n)
 	}
 }
+
+// Past the retention, delivery ids and raw bodies are pruned; a replay is
+// then recognised per event (its checkpoints are stored) and stores nothing.
+func TestPruneRetention(t *testing.T) {
+	d := testenv.DB(t)
+	e := newEnv(t, d, time.Date(2024, 5, 3, 10, 0, 0, 0, time.UTC))
+	sc := e.addSource(t, "as", intake.KindAfterShip, "")
+	body := payload(t, "aftership_tracking_update.json")
+	ctx := context.Background()
+	rec, err := e.svc.Webhook(ctx, "as", aftershipHeaders(sc.Secret, body), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(80 * time.Hour)
+	n, err := e.svc.Store.Prune(ctx, d, e.clk.Now(), 72*time.Hour, 24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d rows, %v", n, err)
+	}
+	pl, err := e.svc.Store.GetPayload(ctx, d.Read, rec.PayloadID)
+	if err != nil || pl.Retained || pl.BodyHash == "" {
+		t.Fatalf("payload after prune %+v %v", pl, err)
+	}
+	again, err := e.svc.Webhook(ctx, "as", aftershipHeaders(sc.Secret, body), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Duplicate {
+		t.Fatal("delivery id remembered past its retention")
+	}
+	for i, ev := range again.Events {
+		if !ev.Duplicate || ev.ID != rec.Events[i].ID {
+			t.Fatalf("event %d after prune: %+v", i, ev)
+		}
+	}
+	if c := count(t, d, "intake_events"); c != 5 {
+		t.Fatalf("events %d", c)
+	}
+}
