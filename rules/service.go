@@ -393,6 +393,11 @@ func (s *Service) InstallStarter(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
+		// Another process installing at the same moment wins the race
+		// (unique versions and rule ids); that is success for us too.
+		if v, _, aerr := s.store.Active(ctx, s.db.Read); aerr == nil && v > 0 {
+			return nil
+		}
 		return fmt.Errorf("install starter ruleset: %w", err)
 	}
 	return nil

@@ -484,3 +484,28 @@ func TestImportExportService(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Several processes starting at once on a fresh database install the
+// starter ruleset exactly once and all start.
+func TestStarterConcurrentStart(t *testing.T) {
+	eachDBPair(t, func(t *testing.T, d1, d2 *db.DB) {
+		clk := &testClock{t: ts("2026-03-10T09:00:00Z")}
+		errs := make(chan error, 4)
+		for i := 0; i < 4; i++ {
+			d := d1
+			if i%2 == 1 {
+				d = d2
+			}
+			go func() { errs <- New(d, Options{Now: clk.Now}).Init(context.Background()) }()
+		}
+		for i := 0; i < 4; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := d1.NewSelect().Model((*rulesetRow)(nil)).ColumnExpr("COUNT(*)").Scan(context.Background(), &n); err != nil || n != 1 {
+			t.Fatalf("ruleset versions = %d, %v", n, err)
+		}
+	})
+}
