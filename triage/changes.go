@@ -322,6 +322,12 @@ func searchTerms(c *Case) []string {
 		for _, part := range strings.FieldsFunc(v, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 			addTok(part)
 		}
+		// Every tail after a separator, so "OUT/00042" finds WH/OUT/00042.
+		for i, r := range v {
+			if i > 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				addTok(v[i+len(string(r)):])
+			}
+		}
 	}
 	if tn := strings.ToLower(c.TrackingNumber); len(tn) >= 2 {
 		r := []rune(tn)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/yardmaster/yardmaster/audit"
 	"github.com/yardmaster/yardmaster/intake"
+	"github.com/yardmaster/yardmaster/internal/apperr"
 	"github.com/yardmaster/yardmaster/internal/auth"
 	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/queue"
@@ -246,3 +247,16 @@ func auditActions(t *testing.T, idb bun.IDB, subjectType, id string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func hasField(err error, field string) bool {
+	e, ok := apperr.As(err)
+	if !ok {
+		return false
+	}
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}

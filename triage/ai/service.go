@@ -112,13 +112,12 @@ func JobTimeout(cfg LLMConfig) time.Duration {
 // CacheRetention is how long cached answers are kept.
 const CacheRetention = 30 * 24 * time.Hour
 
-// RegisterHandlers registers the case:summarize and (when wired)
-// digest:summarize handlers on q.
+// RegisterHandlers registers the case:summarize and digest:summarize
+// handlers on q. A digest job arriving while digests are not wired fails
+// permanently with a clear error.
 func (s *Service) RegisterHandlers(q *queue.Queue) {
 	q.Handle(TaskCaseSummarize, s.HandleSummarize)
-	if s.opts.Digests != nil && s.opts.DigestSink != nil {
-		q.Handle(TaskDigestSummarize, s.HandleDigestSummarize)
-	}
+	q.Handle(TaskDigestSummarize, s.HandleDigestSummarize)
 }
 
 type summarizePayload struct {

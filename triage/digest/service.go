@@ -584,6 +584,7 @@ func (s *Service) compose(ctx context.Context, sub Subscription, runID, kind str
 			s.log.WarnContext(ctx, "digest overview failed; using the deterministic one", "subscription_id", sub.ID, "err", err)
 		case strings.TrimSpace(got.Text) != "":
 			ov = got
+			ov.Highlights = linkHighlights(d, got.Highlights)
 		}
 	}
 	d.Overview = &ov
@@ -841,4 +842,58 @@ func nonNil[T any](v []T) []T {
 		return []T{}
 	}
 	return v
+}
+
+// linkHighlights keeps the highlights that name a case of the digest and
+// gives them the case's reference and link.
+func linkHighlights(d *Digest, hs []Highlight) []Highlight {
+	lines := map[string]CaseLine{}
+	for _, s := range d.Customers {
+		for _, c := range s.Cases {
+			lines[c.ID] = c
+		}
+	}
+	var out []Highlight
+	for _, h := range hs {
+		l, ok := lines[h.CaseID]
+		if !ok || strings.TrimSpace(h.Text) == "" {
+			continue
+		}
+		h.Ref, h.URL = cmp.Or(l.Ref, shortID(l.ID)), l.URL
+		out = append(out, h)
+	}
+	return out
+}
+
+// Prune deletes digest history (runs with their deliveries and attempts)
+// created before before, and returns how many runs it removed.
+func (s *Service) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var ids []string
+		if err := s.db.Read.NewSelect().Model((*Run)(nil)).Column("id").Where("created_at < ?", before.UTC()).Order("id").Limit(500).
+			Scan(ctx, &ids); err != nil {
+			return total, fmt.Errorf("select old digest runs: %w", err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.NewDelete().Model((*Attempt)(nil)).Where("run_id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+				return err
+			}
+			if _, err := tx.NewDelete().Model((*Delivery)(nil)).Where("run_id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+				return err
+			}
+			_, err := tx.NewDelete().Model((*Run)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune digest history: %w", err)
+		}
+		total += len(ids)
+		if len(ids) < 500 {
+			return total, nil
+		}
+	}
 }

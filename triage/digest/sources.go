@@ -193,6 +193,17 @@ type OdooPoster interface {
 type Overview struct {
 	Text        string `json:"text"`
 	GeneratedBy string `json:"generated_by"` // "deterministic" or the model that wrote it
+	// Highlights point at the cases most worth attention (model-written
+	// overviews only).
+	Highlights []Highlight `json:"highlights,omitempty"`
+}
+
+// Highlight is one case an overview points at.
+type Highlight struct {
+	CaseID string `json:"case_id"`
+	Ref    string `json:"ref,omitempty"`
+	URL    string `json:"url,omitempty"`
+	Text   string `json:"text"`
 }
 
 // Overviewer writes the overview of a digest (an LLM summary, for example).

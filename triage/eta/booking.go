@@ -1,11 +1,12 @@
 package eta
 
 import (
+	"sync/atomic"
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,21 +33,24 @@ type FeatureSpec struct {
 	Edges []float64   `json:"edges,omitempty"` // KindNum: upper bin edges
 }
 
-// level returns the feature's value for a record as a string key; "∅" is
-// missing, which is a level of its own (missingness is often informative).
+// missingLevel is the level of a missing value; missingness is a level of
+// its own because it is often informative (a date "not captured").
+const missingLevel = "∅"
+
+// level returns the feature's value for a record as a string key.
 func (f *FeatureSpec) level(r *Record) string {
 	switch f.Kind {
 	case KindCat:
 		for _, c := range f.Cols {
-			if c >= len(r.Cat) {
-				return "∅"
+			if c < 0 || c >= len(r.Cat) {
+				return missingLevel
 			}
 		}
 		if len(f.Cols) == 1 {
 			if v := r.Cat[f.Cols[0]]; v != "" {
 				return v
 			}
-			return "∅"
+			return missingLevel
 		}
 		var b strings.Builder
 		for i, c := range f.Cols {
@@ -55,36 +59,59 @@ func (f *FeatureSpec) level(r *Record) string {
 			}
 			v := r.Cat[c]
 			if v == "" {
-				v = "∅"
+				v = missingLevel
 			}
 			b.WriteString(v)
 		}
 		return b.String()
 	case KindNum:
-		if f.Slot >= len(r.Num) {
-			return "∅"
+		if f.Slot < 0 || f.Slot >= len(r.Num) {
+			return missingLevel
 		}
 		v := r.Num[f.Slot]
 		if math.IsNaN(v) {
-			return "∅"
+			return missingLevel
 		}
-		i := sort.SearchFloat64s(f.Edges, v)
-		return "b" + strconv.Itoa(i)
+		return "b" + strconv.Itoa(sort.SearchFloat64s(f.Edges, v))
 	case KindMonth:
 		return strconv.Itoa(int(r.Promised.Month()))
 	case KindWeekday:
 		return strconv.Itoa(int(r.Promised.Weekday()))
 	}
-	return "∅"
+	return missingLevel
 }
 
-// parent is the backoff feature of an interaction: the same columns less the
-// last one. Single features back off to the global rate.
-func (f *FeatureSpec) parentCols() []int {
-	if f.Kind != KindCat || len(f.Cols) < 2 {
-		return nil
+// describe renders a level for people: interaction parts joined with " / ",
+// numeric bins as ranges.
+func (f *FeatureSpec) describe(level string) string {
+	switch f.Kind {
+	case KindCat:
+		return strings.ReplaceAll(level, "\x1f", " / ")
+	case KindNum:
+		i, err := strconv.Atoi(strings.TrimPrefix(level, "b"))
+		if err != nil || !strings.HasPrefix(level, "b") {
+			return level
+		}
+		switch {
+		case len(f.Edges) == 0:
+			return "any"
+		case i == 0:
+			return "≤ " + strconv.FormatFloat(f.Edges[0], 'g', 4, 64)
+		case i >= len(f.Edges):
+			return "> " + strconv.FormatFloat(f.Edges[len(f.Edges)-1], 'g', 4, 64)
+		default:
+			return strconv.FormatFloat(f.Edges[i-1], 'g', 4, 64) + "–" + strconv.FormatFloat(f.Edges[i], 'g', 4, 64)
+		}
+	case KindMonth:
+		if m, err := strconv.Atoi(level); err == nil && m >= 1 && m <= 12 {
+			return time.Month(m).String()
+		}
+	case KindWeekday:
+		if d, err := strconv.Atoi(level); err == nil && d >= 0 && d <= 6 {
+			return time.Weekday(d).String()
+		}
 	}
-	return f.Cols[:len(f.Cols)-1]
+	return level
 }
 
 // CandidateFeatures lists every booking feature the mapping offers. Numeric
@@ -93,6 +120,9 @@ func CandidateFeatures(h *History, train []Record) []FeatureSpec {
 	m := h.Mapping
 	var out []FeatureSpec
 	for i, c := range m.Categorical {
+		if c == m.Stratify {
+			continue // constant within a stratum
+		}
 		out = append(out, FeatureSpec{Name: c, Kind: KindCat, Cols: []int{i}})
 	}
 	col := map[string]int{}
@@ -100,11 +130,19 @@ func CandidateFeatures(h *History, train []Record) []FeatureSpec {
 		col[c] = i
 	}
 	for _, in := range m.Interactions {
-		cols := make([]int, len(in))
-		for i, c := range in {
-			cols[i] = col[c]
+		cols := make([]int, 0, len(in))
+		var names []string
+		for _, c := range in {
+			if c == m.Stratify {
+				continue
+			}
+			cols = append(cols, col[c])
+			names = append(names, c)
 		}
-		out = append(out, FeatureSpec{Name: strings.Join(in, " × "), Kind: KindCat, Cols: cols})
+		if len(cols) < 2 && len(in) >= 2 && len(cols) < len(in) {
+			continue // reduces to a single column (or nothing) within a stratum
+		}
+		out = append(out, FeatureSpec{Name: strings.Join(names, " × "), Kind: KindCat, Cols: cols})
 	}
 	for slot, name := range h.NumNames {
 		out = append(out, FeatureSpec{Name: name, Kind: KindNum, Slot: slot, Edges: quantileEdges(train, slot, 8)})
@@ -116,8 +154,10 @@ func CandidateFeatures(h *History, train []Record) []FeatureSpec {
 func quantileEdges(rs []Record, slot, bins int) []float64 {
 	var v []float64
 	for i := range rs {
-		if x := rs[i].Num[slot]; !math.IsNaN(x) {
-			v = append(v, x)
+		if slot < len(rs[i].Num) {
+			if x := rs[i].Num[slot]; !math.IsNaN(x) {
+				v = append(v, x)
+			}
 		}
 	}
 	if len(v) == 0 {
@@ -134,36 +174,67 @@ func quantileEdges(rs []Record, slot, bins int) []float64 {
 	return edges
 }
 
-// BookingSettings are the knobs chosen on the validation period.
+// BookingSettings are the knobs chosen on the validation periods.
 type BookingSettings struct {
-	// HalfLifeDays is the age at which a training row counts half; 0 means
-	// no decay.
+	// HalfLifeDays is the age at which a training row counts half when the
+	// coefficients and stratum intercepts are fitted; 0 means no decay.
 	HalfLifeDays float64 `json:"half_life_days"`
-	// M is the m-estimate smoothing strength (pseudo-rows of the prior).
-	M float64 `json:"m"`
-	// L2 is the ridge penalty of the combiner.
+	// L2 is the ridge penalty on the coefficients (in rows: a level needs
+	// about this much weighted evidence before its coefficient moves far).
 	L2 float64 `json:"l2"`
-	// Features are the names of the chosen features, in selection order.
-	Features []string `json:"features"`
+	// LevelHalfLifeDays, when positive, re-centres all predictions so that
+	// their recency-weighted mean over the training rows equals the
+	// recency-weighted late rate with this (usually shorter) half-life: the
+	// overall level drifts faster than the effects. 0 leaves the level as
+	// fitted.
+	LevelHalfLifeDays float64 `json:"level_half_life_days"`
+	// Platt, when set, maps the score through a logistic recalibration
+	// fitted on the most recent validation window.
+	Platt bool `json:"platt"`
+	// Features are the chosen feature names per stratum, in selection order.
+	Features map[string][]string `json:"features"`
 }
 
-// levelStat is a time-decayed count of rows and late rows for one level.
-type levelStat struct{ W, K float64 }
+// restStratum is the stratum of rows whose stratifying value has too few
+// training rows (or when there is no stratifying column: every row).
+const restStratum = "*"
 
-// BookingModel scores booking-time late risk. It is a logistic combination
-// of smoothed, time-decayed late rates per feature level, each backing off to
-// a broader group (interaction → its prefix → global) when its data is thin.
+// minStratumRows is the number of training rows a stratifying value needs
+// to get its own model.
+const minStratumRows = 100
+
+// stratumModel is an L2-regularised logistic regression on one-hot levels
+// for the rows of one stratum.
+type stratumModel struct {
+	Name      string
+	Specs     []FeatureSpec
+	Intercept float64
+	// Coef[s] maps a level of Specs[s] to its coefficient (log-odds). A level
+	// not seen in training contributes 0, the average level.
+	Coef []map[string]float64
+	Rows int     // training rows
+	Rate float64 // recency-weighted late rate of the training rows
+}
+
+// BookingModel scores booking-time late risk: per stratum, an intercept plus
+// one shrunk coefficient per feature level (a logistic regression on one-hot
+// levels with a ridge penalty, fitted with recency weights), then an optional
+// level re-centring and Platt recalibration. Every prediction decomposes into
+// the stratum's base rate and one term per feature, which is its explanation.
 type BookingModel struct {
-	Settings  BookingSettings        `json:"settings"`
-	Specs     []FeatureSpec          `json:"specs"`
-	Tables    []map[string]levelStat `json:"-"`
-	Parents   []map[string]levelStat `json:"-"` // per spec: stats of the backoff prefix level (nil for singles)
-	Beta      []float64              `json:"beta"`
-	Intercept float64                `json:"intercept"`
-	Prior     float64                `json:"prior"`   // decayed global late rate
-	Cutoff    time.Time              `json:"cutoff"`  // training reference time (decay origin)
-	Trained   int                    `json:"trained"` // rows used
-	Names     map[string]int         `json:"-"`
+	Settings BookingSettings
+	// StratCol is the Record.Cat index of the stratifying column; -1 none.
+	StratCol int
+	// StratName is the stratifying column's name ("" none).
+	StratName string
+	Strata    []stratumModel
+	// Shift is added to every log-odds score (level re-centring).
+	Shift float64
+	// PlattA and PlattB recalibrate: p = σ(A·z + B); A = 1, B = 0 when off.
+	PlattA, PlattB float64
+	// Cutoff is the decay origin (normally the end of the training range).
+	Cutoff  time.Time
+	Trained int
 }
 
 // decayWeight is the recency weight of a row promised at t for a model
@@ -186,87 +257,71 @@ func logit(p float64) float64 {
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
-// encoder holds per-level statistics for a set of specs.
-type encoder struct {
-	specs   []FeatureSpec
-	tables  []map[string]levelStat
-	parents []map[string]levelStat
-	prior   float64
-	m       float64
+// ErrNoTrainingData is returned when a model is asked to learn from nothing.
+var ErrNoTrainingData = errors.New("no training rows")
+
+// design is the one-hot coding of some rows for a list of specs: for each
+// spec and row, the column of the row's level (-1 for a level the
+// vocabulary does not know).
+type design struct {
+	cols   [][]int32 // [spec][row]
+	ncol   int
+	vocab  []map[string]int32 // [spec] level → column
+	ranges [][2]int           // [spec] its columns [lo, hi)
 }
 
-func buildEncoder(rows []Record, w []float64, specs []FeatureSpec, m float64) *encoder {
-	e := &encoder{specs: specs, m: m, tables: make([]map[string]levelStat, len(specs)), parents: make([]map[string]levelStat, len(specs))}
-	var W, K float64
-	for i := range rows {
-		W += w[i]
-		if rows[i].Late() {
-			K += w[i]
-		}
-	}
-	e.prior = (K + 1) / (W + 2)
+// newDesign builds the vocabulary from rows (the training rows) and codes
+// them.
+func newDesign(rows []Record, specs []FeatureSpec) *design {
+	d := &design{cols: make([][]int32, len(specs)), vocab: make([]map[string]int32, len(specs)), ranges: make([][2]int, len(specs))}
 	for s := range specs {
-		t := map[string]levelStat{}
-		var pt map[string]levelStat
-		pc := specs[s].parentCols()
-		if pc != nil {
-			pt = map[string]levelStat{}
-		}
-		par := FeatureSpec{Kind: KindCat, Cols: pc}
+		d.ranges[s][0] = d.ncol
+		v := map[string]int32{}
+		c := make([]int32, len(rows))
 		for i := range rows {
-			k := 0.0
-			if rows[i].Late() {
-				k = w[i]
-			}
 			lv := specs[s].level(&rows[i])
-			st := t[lv]
-			st.W += w[i]
-			st.K += k
-			t[lv] = st
-			if pt != nil {
-				pl := par.level(&rows[i])
-				ps := pt[pl]
-				ps.W += w[i]
-				ps.K += k
-				pt[pl] = ps
+			id, ok := v[lv]
+			if !ok {
+				id = int32(d.ncol)
+				v[lv] = id
+				d.ncol++
+			}
+			c[i] = id
+		}
+		d.cols[s], d.vocab[s] = c, v
+		d.ranges[s][1] = d.ncol
+	}
+	return d
+}
+
+// code codes other rows (validation rows) with the design's vocabulary.
+func (d *design) code(rows []Record, specs []FeatureSpec) [][]int32 {
+	out := make([][]int32, len(specs))
+	for s := range specs {
+		c := make([]int32, len(rows))
+		for i := range rows {
+			if id, ok := d.vocab[s][specs[s].level(&rows[i])]; ok {
+				c[i] = id
+			} else {
+				c[i] = -1
 			}
 		}
-		e.tables[s] = t
-		e.parents[s] = pt
+		out[s] = c
 	}
-	return e
+	return out
 }
 
-// rate is the smoothed late rate of a record's level of spec s: the level's
-// decayed counts shrunk towards its backoff parent, which is itself shrunk
-// towards the global prior.
-func (e *encoder) rate(s int, r *Record) float64 {
-	prior := e.prior
-	if pt := e.parents[s]; pt != nil {
-		par := FeatureSpec{Kind: KindCat, Cols: e.specs[s].parentCols()}
-		ps := pt[par.level(r)]
-		prior = (ps.K + e.m*prior) / (ps.W + e.m)
-	}
-	st := e.tables[s][e.specs[s].level(r)]
-	return (st.K + e.m*prior) / (st.W + e.m)
-}
-
-func (e *encoder) features(r *Record, x []float64) {
-	lp := logit(e.prior)
-	for s := range e.specs {
-		x[s] = logit(e.rate(s, r)) - lp
-	}
-}
-
-// fitLogistic fits intercept and coefficients by Newton's method with a ridge
-// penalty on the coefficients (not on the intercept).
-func fitLogistic(X [][]float64, y []bool, w []float64, l2 float64) (float64, []float64) {
-	d := 0
-	if len(X) > 0 {
-		d = len(X[0])
-	}
-	p := d + 1
-	theta := make([]float64, p)
+// fitRidgeLogistic fits an intercept (unpenalised) and one coefficient per
+// column (penalty l2/2·β²) to weighted labels by cyclic block-coordinate
+// Newton steps. Columns of one spec never share a row, so each spec's block
+// has a diagonal Hessian and one pass over it is a block Newton step; a few
+// dozen sweeps converge. d.ranges[s] is the column range of spec s. It
+// returns the intercept, the coefficients and the fitted log-odds of every
+// row.
+//
+// warm, when not empty, is a starting point: the intercept followed by the
+// coefficients of the first len(warm)-1 columns (the rest start at 0).
+func fitRidgeLogistic(ctx context.Context, d *design, y []bool, w []float64, l2 float64, warm []float64) (float64, []float64, []float64, error) {
 	var W, K float64
 	for i := range y {
 		W += w[i]
@@ -274,182 +329,378 @@ func fitLogistic(X [][]float64, y []bool, w []float64, l2 float64) (float64, []f
 			K += w[i]
 		}
 	}
-	theta[0] = logit((K + 1) / (W + 2))
-	H := make([][]float64, p)
-	for i := range H {
-		H[i] = make([]float64, p)
+	b0 := logit((K + 0.5) / (W + 1))
+	beta := make([]float64, d.ncol)
+	if len(warm) > 0 && len(warm)-1 <= d.ncol {
+		b0 = warm[0]
+		copy(beta, warm[1:])
 	}
-	g := make([]float64, p)
-	xi := make([]float64, p)
-	for iter := 0; iter < 30; iter++ {
-		for i := range H {
-			clear(H[i])
-		}
-		clear(g)
-		for i := range X {
-			xi[0] = 1
-			copy(xi[1:], X[i])
-			z := 0.0
-			for j := range xi {
-				z += theta[j] * xi[j]
+	z := make([]float64, len(y))
+	for i := range z {
+		z[i] = b0
+		for _, c := range d.cols {
+			if c[i] >= 0 {
+				z[i] += beta[c[i]]
 			}
-			pr := sigmoid(z)
+		}
+	}
+	g := make([]float64, d.ncol)
+	h := make([]float64, d.ncol)
+	const maxSweeps, tol, maxStep = 400, 1e-5, 2.0
+	for sweep := 0; sweep < maxSweeps; sweep++ {
+		if sweep%16 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, nil, nil, err
+			}
+		}
+		maxDelta := 0.0
+		var gi, hi float64
+		for i := range z {
+			p := sigmoid(z[i])
+			hi += w[i] * p * (1 - p)
+			if y[i] {
+				p--
+			}
+			gi += w[i] * p
+		}
+		if hi > 0 {
+			st := math.Max(-maxStep, math.Min(maxStep, -gi/hi))
+			b0 += st
+			for i := range z {
+				z[i] += st
+			}
+			maxDelta = math.Abs(st)
+		}
+		for s, c := range d.cols {
+			lo, up := d.ranges[s][0], d.ranges[s][1]
+			clear(g[lo:up])
+			clear(h[lo:up])
+			for i, col := range c {
+				if col < 0 {
+					continue
+				}
+				p := sigmoid(z[i])
+				v := p * (1 - p)
+				if y[i] {
+					p--
+				}
+				g[col] += w[i] * p
+				h[col] += w[i] * v
+			}
+			for col := lo; col < up; col++ {
+				st := -(g[col] + l2*beta[col]) / (h[col] + l2)
+				st = math.Max(-maxStep, math.Min(maxStep, st))
+				beta[col] += st
+				g[col] = st // reuse as this sweep's step
+				maxDelta = math.Max(maxDelta, math.Abs(st))
+			}
+			for i, col := range c {
+				if col >= 0 {
+					z[i] += g[col]
+				}
+			}
+		}
+		if maxDelta < tol {
+			break
+		}
+		SweepCount.Add(1)
+	}
+	FitCount.Add(1)
+	return b0, beta, z, nil
+}
+
+// weights returns the recency weights and labels of rows.
+func weights(rows []Record, cutoff time.Time, halfLife float64) ([]float64, []bool) {
+	w := make([]float64, len(rows))
+	y := make([]bool, len(rows))
+	for i := range rows {
+		w[i] = decayWeight(rows[i].Promised, cutoff, halfLife)
+		y[i] = rows[i].Late()
+	}
+	return w, y
+}
+
+// trainStratum fits one stratum's regression.
+func trainStratum(ctx context.Context, name string, rows []Record, specs []FeatureSpec, set BookingSettings, cutoff time.Time) (stratumModel, []float64, error) {
+	w, y := weights(rows, cutoff, set.HalfLifeDays)
+	var W, K float64
+	for i := range rows {
+		W += w[i]
+		if y[i] {
+			K += w[i]
+		}
+	}
+	sm := stratumModel{Name: name, Specs: specs, Rows: len(rows), Rate: (K + 0.5) / (W + 1)}
+	d := newDesign(rows, specs)
+	b0, beta, z, err := fitRidgeLogistic(ctx, d, y, w, set.L2, nil)
+	if err != nil {
+		return sm, nil, err
+	}
+	sm.Intercept = b0
+	sm.Coef = make([]map[string]float64, len(specs))
+	for s := range specs {
+		m := make(map[string]float64, len(d.vocab[s]))
+		for lv, id := range d.vocab[s] {
+			m[lv] = beta[id]
+		}
+		sm.Coef[s] = m
+	}
+	return sm, z, nil
+}
+
+// levelShift returns the log-odds shift that makes the weighted mean of
+// σ(z+shift) equal the weighted late rate (weights: recency with the level
+// half-life). Bisection: the mean is monotone in the shift.
+func levelShift(z []float64, rows []Record, cutoff time.Time, halfLife float64) float64 {
+	w, y := weights(rows, cutoff, halfLife)
+	var W, K float64
+	for i := range w {
+		W += w[i]
+		if y[i] {
+			K += w[i]
+		}
+	}
+	if W == 0 {
+		return 0
+	}
+	target := (K + 0.5) / (W + 1)
+	lo, hi := -15.0, 15.0
+	for range 80 {
+		mid := (lo + hi) / 2
+		var s float64
+		for i := range z {
+			s += w[i] * sigmoid(z[i]+mid)
+		}
+		if s/W < target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// fitPlatt fits p = σ(a·z + b) to labels by Newton's method with a tiny
+// ridge (keeps it finite on separable data).
+func fitPlatt(z []float64, y []bool) (a, b float64) {
+	a, b = 1, 0
+	for range 50 {
+		var ga, gb, haa, hab, hbb float64
+		for i := range z {
+			p := sigmoid(a*z[i] + b)
 			yi := 0.0
 			if y[i] {
 				yi = 1
 			}
-			r := w[i] * (yi - pr)
-			h := w[i] * pr * (1 - pr)
-			for a := range xi {
-				g[a] += r * xi[a]
-				for b := a; b < p; b++ {
-					H[a][b] += h * xi[a] * xi[b]
-				}
-			}
+			r := p - yi
+			v := p * (1 - p)
+			ga += r * z[i]
+			gb += r
+			haa += v * z[i] * z[i]
+			hab += v * z[i]
+			hbb += v
 		}
-		for a := 1; a < p; a++ {
-			g[a] -= l2 * theta[a]
-			H[a][a] += l2
+		const ridge = 1e-3
+		ga += ridge * (a - 1)
+		haa += ridge
+		hbb += ridge
+		det := haa*hbb - hab*hab
+		if det <= 0 {
+			break
 		}
-		for a := range H {
-			for b := 0; b < a; b++ {
-				H[a][b] = H[b][a]
-			}
-			H[a][a] += 1e-9
-		}
-		step := solve(H, g)
-		maxStep := 0.0
-		for j := range theta {
-			theta[j] += step[j]
-			maxStep = math.Max(maxStep, math.Abs(step[j]))
-		}
-		if maxStep < 1e-7 {
+		da := -(hbb*ga - hab*gb) / det
+		db := -(haa*gb - hab*ga) / det
+		a += da
+		b += db
+		if math.Abs(da)+math.Abs(db) < 1e-9 {
 			break
 		}
 	}
-	return theta[0], theta[1:]
+	return a, b
 }
 
-// solve solves A x = b by Gaussian elimination with partial pivoting; A is
-// small (one row per feature) and positive definite here.
-func solve(A [][]float64, b []float64) []float64 {
-	n := len(b)
-	M := make([][]float64, n)
-	for i := range M {
-		M[i] = append(append([]float64{}, A[i]...), b[i])
+// stratumOf returns the stratum key of a record for a model whose strata
+// are names.
+func stratumKey(r *Record, col int, known map[string]bool) string {
+	if col < 0 || col >= len(r.Cat) {
+		return restStratum
 	}
-	for c := 0; c < n; c++ {
-		piv := c
-		for r := c + 1; r < n; r++ {
-			if math.Abs(M[r][c]) > math.Abs(M[piv][c]) {
-				piv = r
-			}
-		}
-		M[c], M[piv] = M[piv], M[c]
-		if math.Abs(M[c][c]) < 1e-12 {
-			continue
-		}
-		for r := c + 1; r < n; r++ {
-			f := M[r][c] / M[c][c]
-			for k := c; k <= n; k++ {
-				M[r][k] -= f * M[c][k]
-			}
-		}
+	if v := r.Cat[col]; known[v] {
+		return v
 	}
-	x := make([]float64, n)
-	for r := n - 1; r >= 0; r-- {
-		if math.Abs(M[r][r]) < 1e-12 {
-			continue
-		}
-		s := M[r][n]
-		for k := r + 1; k < n; k++ {
-			s -= M[r][k] * x[k]
-		}
-		x[r] = s / M[r][r]
-	}
-	return x
+	return restStratum
 }
 
-// foldOf assigns a row to one of k folds by hashing its group key (or ID),
-// so lines of one order never sit on both sides of an out-of-fold encoding.
-func foldOf(r *Record, k int) int {
-	h := fnv.New32a()
-	if r.Group != "" {
-		_, _ = h.Write([]byte(r.Group))
-	} else {
-		_, _ = h.Write([]byte(r.ID))
+// strataOf lists the stratifying values with at least minStratumRows rows,
+// sorted; the rest stratum is implied.
+func strataOf(rows []Record, col int) []string {
+	if col < 0 {
+		return nil
 	}
-	return int(h.Sum32() % uint32(k))
-}
-
-// ErrNoTrainingData is returned when a model is asked to learn from nothing.
-var ErrNoTrainingData = errors.New("no training rows")
-
-// TrainBooking fits a booking model on rows with the given settings and
-// chosen features. cutoff is the decay origin (normally the end of the
-// training range). The combiner is fitted on 5-fold out-of-fold encodings so
-// that its coefficients do not reward a feature for memorising its own rows.
-func TrainBooking(ctx context.Context, rows []Record, specs []FeatureSpec, set BookingSettings, cutoff time.Time) (*BookingModel, error) {
-	if len(rows) == 0 {
-		return nil, ErrNoTrainingData
-	}
-	if len(specs) == 0 {
-		return nil, errors.New("train booking model: no features")
-	}
-	w := make([]float64, len(rows))
-	y := make([]bool, len(rows))
+	n := map[string]int{}
 	for i := range rows {
-		w[i] = decayWeight(rows[i].Promised, cutoff, set.HalfLifeDays)
-		y[i] = rows[i].Late()
-	}
-	const k = 5
-	X := make([][]float64, len(rows))
-	flat := make([]float64, len(rows)*len(specs))
-	for i := range X {
-		X[i] = flat[i*len(specs) : (i+1)*len(specs)]
-	}
-	for f := 0; f < k; f++ {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("train booking model: %w", err)
-		}
-		var in []Record
-		var inW []float64
-		for i := range rows {
-			if foldOf(&rows[i], k) != f {
-				in = append(in, rows[i])
-				inW = append(inW, w[i])
-			}
-		}
-		enc := buildEncoder(in, inW, specs, set.M)
-		for i := range rows {
-			if foldOf(&rows[i], k) == f {
-				enc.features(&rows[i], X[i])
-			}
+		if col < len(rows[i].Cat) {
+			n[rows[i].Cat[col]]++
 		}
 	}
-	a, beta := fitLogistic(X, y, w, set.L2)
-	enc := buildEncoder(rows, w, specs, set.M)
-	set.Features = make([]string, len(specs))
-	for i, s := range specs {
-		set.Features[i] = s.Name
+	var out []string
+	for v, c := range n {
+		if c >= minStratumRows && v != "" {
+			out = append(out, v)
+		}
 	}
-	return &BookingModel{
-		Settings: set, Specs: specs, Tables: enc.tables, Parents: enc.parents,
-		Beta: beta, Intercept: a, Prior: enc.prior, Cutoff: cutoff, Trained: len(rows),
-	}, nil
+	sort.Strings(out)
+	return out
 }
 
-func (bm *BookingModel) encoder() *encoder {
-	return &encoder{specs: bm.Specs, tables: bm.Tables, parents: bm.Parents, prior: bm.Prior, m: bm.Settings.M}
+// TrainBooking fits a booking model on rows. cands are the candidate
+// features (CandidateFeatures on these rows); set.Features names, per
+// stratum, the ones to use. stratCol is the Record.Cat index of the
+// stratifying column (-1 for none); cutoff is the decay origin. Platt
+// recalibration is not fitted here (it needs a later window): see
+// SelectBooking.
+func TrainBooking(ctx context.Context, rows []Record, stratCol int, stratName string, cands []FeatureSpec, set BookingSettings, cutoff time.Time) (*BookingModel, error) {
+	bm, _, err := trainBooking(ctx, rows, stratCol, stratName, cands, set, cutoff)
+	return bm, err
+}
+
+// trainBooking also returns the fitted log-odds of every training row
+// (before the level shift).
+func trainBooking(ctx context.Context, rows []Record, stratCol int, stratName string, cands []FeatureSpec, set BookingSettings, cutoff time.Time) (*BookingModel, []float64, error) {
+	if len(rows) == 0 {
+		return nil, nil, ErrNoTrainingData
+	}
+	if set.L2 <= 0 {
+		return nil, nil, fmt.Errorf("train booking model: l2 must be positive, got %v", set.L2)
+	}
+	byName := map[string]FeatureSpec{}
+	for _, c := range cands {
+		byName[c.Name] = c
+	}
+	names := append(strataOf(rows, stratCol), restStratum)
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = n != restStratum
+	}
+	part := map[string][]int{}
+	for i := range rows {
+		k := stratumKey(&rows[i], stratCol, known)
+		part[k] = append(part[k], i)
+	}
+	bm := &BookingModel{Settings: set, StratCol: stratCol, StratName: stratName, PlattA: 1, Cutoff: cutoff, Trained: len(rows)}
+	z := make([]float64, len(rows))
+	for _, name := range names {
+		idx := part[name]
+		var specs []FeatureSpec
+		for _, fn := range set.Features[name] {
+			sp, ok := byName[fn]
+			if !ok {
+				return nil, nil, fmt.Errorf("train booking model: stratum %q: unknown feature %q", name, fn)
+			}
+			specs = append(specs, sp)
+		}
+		sub := make([]Record, len(idx))
+		for j, i := range idx {
+			sub[j] = rows[i]
+		}
+		if len(sub) == 0 {
+			// No rest rows: unknown strata get the overall rate.
+			w, y := weights(rows, cutoff, set.HalfLifeDays)
+			var W, K float64
+			for i := range w {
+				W += w[i]
+				if y[i] {
+					K += w[i]
+				}
+			}
+			r := (K + 0.5) / (W + 1)
+			bm.Strata = append(bm.Strata, stratumModel{Name: name, Intercept: logit(r), Rate: r})
+			continue
+		}
+		if len(specs) > 0 && len(sub) < minStratumRows {
+			specs = nil // too thin to learn effects
+		}
+		sm, zs, err := trainStratum(ctx, name, sub, specs, set, cutoff)
+		if err != nil {
+			return nil, nil, fmt.Errorf("train booking model: stratum %q: %w", name, err)
+		}
+		for j, i := range idx {
+			z[i] = zs[j]
+		}
+		bm.Strata = append(bm.Strata, sm)
+	}
+	if set.LevelHalfLifeDays > 0 {
+		bm.Shift = levelShift(z, rows, cutoff, set.LevelHalfLifeDays)
+	}
+	return bm, z, nil
+}
+
+// stratum returns the model of a record's stratum.
+func (bm *BookingModel) stratum(r *Record) *stratumModel {
+	if bm.StratCol >= 0 && bm.StratCol < len(r.Cat) {
+		v := r.Cat[bm.StratCol]
+		for i := range bm.Strata {
+			if bm.Strata[i].Name == v && v != restStratum {
+				return &bm.Strata[i]
+			}
+		}
+	}
+	for i := range bm.Strata {
+		if bm.Strata[i].Name == restStratum {
+			return &bm.Strata[i]
+		}
+	}
+	return &bm.Strata[len(bm.Strata)-1]
+}
+
+// logOdds is the uncalibrated score (before Platt) of a record.
+func (bm *BookingModel) logOdds(r *Record) float64 {
+	sm := bm.stratum(r)
+	z := sm.Intercept + bm.Shift
+	for s := range sm.Specs {
+		z += sm.Coef[s][sm.Specs[s].level(r)]
+	}
+	return z
 }
 
 // Score returns the probability that the record is delivered late.
 func (bm *BookingModel) Score(r *Record) float64 {
-	enc := bm.encoder()
-	z := bm.Intercept
-	lp := logit(bm.Prior)
-	for s := range bm.Specs {
-		z += bm.Beta[s] * (logit(enc.rate(s, r)) - lp)
-	}
-	return sigmoid(z)
+	return sigmoid(bm.PlattA*bm.logOdds(r) + bm.PlattB)
 }
+
+// BookingFactor is one term of a booking prediction.
+type BookingFactor struct {
+	Feature string  `json:"feature"`
+	Level   string  `json:"level"`
+	LogOdds float64 `json:"log_odds"` // the term's coefficient
+	// Effect is how much this term moves the probability: P − P without it.
+	Effect float64 `json:"effect"`
+}
+
+// BookingExplanation is a prediction with its decomposition.
+type BookingExplanation struct {
+	P       float64         `json:"p"`
+	Stratum string          `json:"stratum"`
+	Base    float64         `json:"base"` // the stratum's probability with every feature at its average level
+	Factors []BookingFactor `json:"factors"`
+}
+
+// Explain scores a record and lists its terms, largest effect first.
+func (bm *BookingModel) Explain(r *Record) BookingExplanation {
+	sm := bm.stratum(r)
+	z := bm.logOdds(r)
+	p := func(z float64) float64 { return sigmoid(bm.PlattA*z + bm.PlattB) }
+	ex := BookingExplanation{P: p(z), Stratum: sm.Name, Base: p(sm.Intercept + bm.Shift)}
+	if bm.StratName != "" && sm.Name != restStratum {
+		ex.Stratum = bm.StratName + " = " + sm.Name
+	}
+	for s := range sm.Specs {
+		lv := sm.Specs[s].level(r)
+		c := sm.Coef[s][lv]
+		ex.Factors = append(ex.Factors, BookingFactor{Feature: sm.Specs[s].Name, Level: sm.Specs[s].describe(lv), LogOdds: c, Effect: ex.P - p(z-c)})
+	}
+	slices.SortStableFunc(ex.Factors, func(a, b BookingFactor) int { return cmpFloat(math.Abs(b.Effect), math.Abs(a.Effect)) })
+	return ex
+}
+
+var SweepCount, FitCount atomic.Int64

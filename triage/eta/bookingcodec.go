@@ -11,54 +11,59 @@ import (
 )
 
 // bookingFormat identifies a marshalled booking model; the version changes
-// whenever the meaning of a field does.
+// whenever the meaning of a field does (2: per-stratum ridge logistic
+// regressions on one-hot levels).
 const (
 	bookingFormat  = "yardmaster-eta-booking"
-	bookingVersion = 1
+	bookingVersion = 2
 )
 
-type levelJSON struct {
+type coefJSON struct {
 	Level string  `json:"level"`
-	W     float64 `json:"w"`
-	K     float64 `json:"k"`
+	Coef  float64 `json:"coef"`
+}
+
+type stratumJSON struct {
+	Name      string        `json:"name"`
+	Specs     []FeatureSpec `json:"specs"`
+	Intercept float64       `json:"intercept"`
+	Coef      [][]coefJSON  `json:"coef"`
+	Rows      int           `json:"rows"`
+	Rate      float64       `json:"rate"`
 }
 
 type bookingJSON struct {
 	Format    string          `json:"format"`
 	Version   int             `json:"version"`
 	Settings  BookingSettings `json:"settings"`
-	Specs     []FeatureSpec   `json:"specs"`
-	Tables    [][]levelJSON   `json:"tables"`
-	Parents   [][]levelJSON   `json:"parents"`
-	Beta      []float64       `json:"beta"`
-	Intercept float64         `json:"intercept"`
-	Prior     float64         `json:"prior"`
+	StratCol  int             `json:"strat_col"`
+	StratName string          `json:"strat_name,omitempty"`
+	Strata    []stratumJSON   `json:"strata"`
+	Shift     float64         `json:"shift"`
+	PlattA    float64         `json:"platt_a"`
+	PlattB    float64         `json:"platt_b"`
 	Cutoff    time.Time       `json:"cutoff"`
 	Trained   int             `json:"trained"`
 }
 
-func tableJSON(t map[string]levelStat) []levelJSON {
-	if t == nil {
-		return nil
-	}
-	out := make([]levelJSON, 0, len(t))
-	for k, v := range t {
-		out = append(out, levelJSON{Level: k, W: v.W, K: v.K})
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Level < out[b].Level })
-	return out
-}
-
-// MarshalBinary encodes the model as deterministic JSON (sorted levels), so
+// MarshalBinary encodes the model as deterministic JSON (levels sorted), so
 // the same training run always produces the same bytes.
 func (bm *BookingModel) MarshalBinary() ([]byte, error) {
 	doc := bookingJSON{
-		Format: bookingFormat, Version: bookingVersion, Settings: bm.Settings, Specs: bm.Specs,
-		Beta: bm.Beta, Intercept: bm.Intercept, Prior: bm.Prior, Cutoff: bm.Cutoff.UTC(), Trained: bm.Trained,
+		Format: bookingFormat, Version: bookingVersion, Settings: bm.Settings, StratCol: bm.StratCol, StratName: bm.StratName,
+		Shift: bm.Shift, PlattA: bm.PlattA, PlattB: bm.PlattB, Cutoff: bm.Cutoff.UTC(), Trained: bm.Trained,
 	}
-	for i := range bm.Specs {
-		doc.Tables = append(doc.Tables, tableJSON(bm.Tables[i]))
-		doc.Parents = append(doc.Parents, tableJSON(bm.Parents[i]))
+	for _, sm := range bm.Strata {
+		sj := stratumJSON{Name: sm.Name, Specs: sm.Specs, Intercept: sm.Intercept, Rows: sm.Rows, Rate: sm.Rate}
+		for _, m := range sm.Coef {
+			cs := make([]coefJSON, 0, len(m))
+			for lv, c := range m {
+				cs = append(cs, coefJSON{Level: lv, Coef: c})
+			}
+			sort.Slice(cs, func(a, b int) bool { return cs[a].Level < cs[b].Level })
+			sj.Coef = append(sj.Coef, cs)
+		}
+		doc.Strata = append(doc.Strata, sj)
 	}
 	return json.Marshal(doc)
 }
@@ -66,7 +71,17 @@ func (bm *BookingModel) MarshalBinary() ([]byte, error) {
 // ErrBadModel marks bytes that are not a usable model of this version.
 var ErrBadModel = errors.New("invalid eta model")
 
-// UnmarshalBinary decodes and checks a model written by MarshalBinary.
+func finite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalBinary decodes and checks a model written by MarshalBinary; on
+// error the receiver is unchanged.
 func (bm *BookingModel) UnmarshalBinary(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -77,68 +92,69 @@ func (bm *BookingModel) UnmarshalBinary(b []byte) error {
 	if doc.Format != bookingFormat || doc.Version != bookingVersion {
 		return fmt.Errorf("%w: format %q version %d, want %q version %d", ErrBadModel, doc.Format, doc.Version, bookingFormat, bookingVersion)
 	}
-	n := len(doc.Specs)
-	if n == 0 || len(doc.Beta) != n || len(doc.Tables) != n || len(doc.Parents) != n {
-		return fmt.Errorf("%w: %d features but %d coefficients, %d tables, %d parent tables", ErrBadModel, n, len(doc.Beta), len(doc.Tables), len(doc.Parents))
+	if len(doc.Strata) == 0 || len(doc.Strata) > 1<<12 {
+		return fmt.Errorf("%w: %d strata", ErrBadModel, len(doc.Strata))
 	}
-	if !(doc.Prior > 0 && doc.Prior < 1) || doc.Settings.M < 0 || math.IsNaN(doc.Intercept) {
-		return fmt.Errorf("%w: prior %v, m %v, intercept %v out of range", ErrBadModel, doc.Prior, doc.Settings.M, doc.Intercept)
+	if doc.StratCol < -1 || doc.StratCol > 1<<16 {
+		return fmt.Errorf("%w: stratifying column %d", ErrBadModel, doc.StratCol)
 	}
-	for i, s := range doc.Specs {
-		switch s.Kind {
-		case KindCat:
-			if len(s.Cols) == 0 {
-				return fmt.Errorf("%w: feature %q has no columns", ErrBadModel, s.Name)
+	if !finite(doc.Shift, doc.PlattA, doc.PlattB) || doc.PlattA <= 0 {
+		return fmt.Errorf("%w: shift %v, Platt %v %v", ErrBadModel, doc.Shift, doc.PlattA, doc.PlattB)
+	}
+	out := BookingModel{Settings: doc.Settings, StratCol: doc.StratCol, StratName: doc.StratName, Shift: doc.Shift,
+		PlattA: doc.PlattA, PlattB: doc.PlattB, Cutoff: doc.Cutoff, Trained: doc.Trained}
+	seen := map[string]bool{}
+	rest := false
+	for _, sj := range doc.Strata {
+		if seen[sj.Name] {
+			return fmt.Errorf("%w: stratum %q twice", ErrBadModel, sj.Name)
+		}
+		seen[sj.Name] = true
+		rest = rest || sj.Name == restStratum
+		if len(sj.Coef) != len(sj.Specs) || !finite(sj.Intercept, sj.Rate) {
+			return fmt.Errorf("%w: stratum %q: %d features, %d coefficient tables, intercept %v", ErrBadModel, sj.Name, len(sj.Specs), len(sj.Coef), sj.Intercept)
+		}
+		sm := stratumModel{Name: sj.Name, Specs: sj.Specs, Intercept: sj.Intercept, Rows: sj.Rows, Rate: sj.Rate}
+		for i, s := range sj.Specs {
+			if err := checkSpec(s); err != nil {
+				return err
 			}
-			for _, c := range s.Cols {
-				if c < 0 || c > 1<<16 {
-					return fmt.Errorf("%w: feature %q column %d", ErrBadModel, s.Name, c)
+			m := make(map[string]float64, len(sj.Coef[i]))
+			for _, c := range sj.Coef[i] {
+				if !finite(c.Coef) {
+					return fmt.Errorf("%w: feature %q level %q coefficient %v", ErrBadModel, s.Name, c.Level, c.Coef)
 				}
+				m[c.Level] = c.Coef
 			}
-		case KindNum:
-			if s.Slot < 0 || s.Slot > 1<<16 || !sort.Float64sAreSorted(s.Edges) {
-				return fmt.Errorf("%w: feature %q slot %d or edges unsorted", ErrBadModel, s.Name, s.Slot)
-			}
-		case KindMonth, KindWeekday:
-		default:
-			return fmt.Errorf("%w: feature %q has unknown kind %d", ErrBadModel, s.Name, s.Kind)
+			sm.Coef = append(sm.Coef, m)
 		}
-		if math.IsNaN(doc.Beta[i]) || math.IsInf(doc.Beta[i], 0) {
-			return fmt.Errorf("%w: feature %q coefficient %v", ErrBadModel, s.Name, doc.Beta[i])
-		}
+		out.Strata = append(out.Strata, sm)
 	}
-	toMap := func(ls []levelJSON) (map[string]levelStat, error) {
-		if ls == nil {
-			return nil, nil
-		}
-		m := make(map[string]levelStat, len(ls))
-		for _, l := range ls {
-			if l.W < 0 || l.K < 0 || l.K > l.W+1e-9 {
-				return nil, fmt.Errorf("%w: level %q counts w=%v k=%v", ErrBadModel, l.Level, l.W, l.K)
-			}
-			m[l.Level] = levelStat{W: l.W, K: l.K}
-		}
-		return m, nil
-	}
-	out := BookingModel{Settings: doc.Settings, Specs: doc.Specs, Beta: doc.Beta, Intercept: doc.Intercept, Prior: doc.Prior, Cutoff: doc.Cutoff, Trained: doc.Trained}
-	for i := 0; i < n; i++ {
-		t, err := toMap(doc.Tables[i])
-		if err != nil {
-			return err
-		}
-		if t == nil {
-			t = map[string]levelStat{}
-		}
-		p, err := toMap(doc.Parents[i])
-		if err != nil {
-			return err
-		}
-		if (p != nil) != (doc.Specs[i].parentCols() != nil) {
-			return fmt.Errorf("%w: feature %q backoff table does not match its columns", ErrBadModel, doc.Specs[i].Name)
-		}
-		out.Tables = append(out.Tables, t)
-		out.Parents = append(out.Parents, p)
+	if !rest {
+		return fmt.Errorf("%w: no rest stratum %q", ErrBadModel, restStratum)
 	}
 	*bm = out
+	return nil
+}
+
+func checkSpec(s FeatureSpec) error {
+	switch s.Kind {
+	case KindCat:
+		if len(s.Cols) == 0 {
+			return fmt.Errorf("%w: feature %q has no columns", ErrBadModel, s.Name)
+		}
+		for _, c := range s.Cols {
+			if c < 0 || c > 1<<16 {
+				return fmt.Errorf("%w: feature %q column %d", ErrBadModel, s.Name, c)
+			}
+		}
+	case KindNum:
+		if s.Slot < 0 || s.Slot > 1<<16 || !sort.Float64sAreSorted(s.Edges) || !finite(s.Edges...) {
+			return fmt.Errorf("%w: feature %q slot %d or edges invalid", ErrBadModel, s.Name, s.Slot)
+		}
+	case KindMonth, KindWeekday:
+	default:
+		return fmt.Errorf("%w: feature %q has unknown kind %d", ErrBadModel, s.Name, s.Kind)
+	}
 	return nil
 }

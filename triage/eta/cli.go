@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -76,18 +77,20 @@ func RunEval(ctx context.Context, o HistoryOptions, w io.Writer, logf func(strin
 	}
 	s := rep.Selection
 	fmt.Fprintf(w, "eta eval: mapping %s, %d rows\n", rep.Mapping, len(h.Records))
-	fmt.Fprintf(w, "train: promised %s .. %s (%d rows; fit %d before %s)\n", s.TrainFrom.Format(time.DateOnly), s.Split.AddDate(0, 0, -1).Format(time.DateOnly), s.FitRows+s.ValRows, s.FitRows, s.ValFrom.Format(time.DateOnly))
-	fmt.Fprintf(w, "validation: promised %s .. %s (%d rows)\n", s.ValFrom.Format(time.DateOnly), s.Split.AddDate(0, 0, -1).Format(time.DateOnly), s.ValRows)
+	fmt.Fprintf(w, "train: promised %s .. %s (%d rows; %d before %s)\n", s.TrainFrom.Format(time.DateOnly), s.Split.AddDate(0, 0, -1).Format(time.DateOnly), s.FitRows+s.ValRows, s.FitRows, s.ValFrom.Format(time.DateOnly))
 	fmt.Fprintf(w, "test: promised on or after %s (%d rows), scored once\n", s.Split.Format(time.DateOnly), rep.TestRows)
-	fmt.Fprintf(w, "chosen on validation: half-life %gd, m %g, features %q\n\n", s.Settings.HalfLifeDays, s.Settings.M, s.Settings.Features)
-	fmt.Fprintf(w, "%-22s %7s %7s %7s %7s %7s %7s %6s\n", "", "AUC", "PR-AUC", "Brier", "ECE", "mean p", "rate", "n")
+	printSelection(w, s)
+	fmt.Fprintf(w, "\n%-24s %7s %7s %7s %7s %7s %7s %6s\n", "", "AUC", "PR-AUC", "Brier", "ECE", "mean p", "rate", "n")
 	row := func(name string, sc Scores) {
-		fmt.Fprintf(w, "%-22s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f %6d\n", name, sc.AUC, sc.PRAUC, sc.Brier, sc.ECE, sc.MeanP, sc.Rate, sc.N)
+		fmt.Fprintf(w, "%-24s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f %6d\n", name, sc.AUC, sc.PRAUC, sc.Brier, sc.ECE, sc.MeanP, sc.Rate, sc.N)
 	}
 	row("validation model", s.Validation)
 	row("validation baseline", s.ValBase)
 	row("test model", rep.Model)
 	row("test baseline", rep.Baseline)
+	for _, st := range sortedKeys(rep.Strata) {
+		fmt.Fprintf(w, "test AUC within %s: %.4f\n", st, rep.Strata[st])
+	}
 	if o.Out != "" {
 		fmt.Fprintf(w, "\nper-shipment predictions: %s\n", o.Out)
 	}
@@ -163,9 +166,10 @@ func RunTrain(ctx context.Context, o HistoryOptions, w io.Writer, logf func(stri
 		enc.SetIndent("", "  ")
 		return bm, rep, enc.Encode(rep)
 	}
-	fmt.Fprintf(w, "eta train: mapping %s, %d rows before %s; validation %s .. %s (%d rows)\n", h.Mapping.Name, bm.Trained, split.Format(time.DateOnly), valFrom.Format(time.DateOnly), split.AddDate(0, 0, -1).Format(time.DateOnly), rep.ValRows)
-	fmt.Fprintf(w, "chosen: half-life %gd, m %g, features %q\n", rep.Settings.HalfLifeDays, rep.Settings.M, rep.Settings.Features)
-	fmt.Fprintf(w, "validation: model AUC %.4f ECE %.4f; baseline AUC %.4f ECE %.4f\n", rep.Validation.AUC, rep.Validation.ECE, rep.ValBase.AUC, rep.ValBase.ECE)
+	fmt.Fprintf(w, "eta train: mapping %s, %d rows before %s\n", h.Mapping.Name, bm.Trained, split.Format(time.DateOnly))
+	printSelection(w, rep)
+	fmt.Fprintf(w, "validation (pooled windows): model AUC %.4f PR-AUC %.4f Brier %.4f ECE %.4f; baseline AUC %.4f PR-AUC %.4f Brier %.4f ECE %.4f\n",
+		rep.Validation.AUC, rep.Validation.PRAUC, rep.Validation.Brier, rep.Validation.ECE, rep.ValBase.AUC, rep.ValBase.PRAUC, rep.ValBase.Brier, rep.ValBase.ECE)
 	if o.Out != "" {
 		fmt.Fprintf(w, "model written to %s\n", o.Out)
 	}
@@ -186,4 +190,33 @@ func writeFileAtomic(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// printSelection writes the validation windows and the chosen settings.
+func printSelection(w io.Writer, s *SelectionReport) {
+	if s.Stratify != "" {
+		fmt.Fprintf(w, "strata: %s\n", s.Stratify)
+	}
+	fmt.Fprintf(w, "chosen on validation: half-life %gd, l2 %g, level half-life %gd, Platt %v\n", s.Settings.HalfLifeDays, s.Settings.L2, s.Settings.LevelHalfLifeDays, s.Settings.Platt)
+	for _, st := range sortedKeys(s.Settings.Features) {
+		fmt.Fprintf(w, "  features %s: %q\n", st, s.Settings.Features[st])
+	}
+	fmt.Fprintf(w, "validation windows (each predicted by a model fitted on every earlier row):\n")
+	for _, ws := range s.Windows {
+		fmt.Fprintf(w, "  %s .. %s  fit %5d  n %4d  rate %.3f  mean p %.3f  AUC %.4f  ECE %.4f  log loss %.4f  within-stratum AUC",
+			ws.From.Format(time.DateOnly), ws.To.AddDate(0, 0, -1).Format(time.DateOnly), ws.Fit, ws.Scores.N, ws.Scores.Rate, ws.Scores.MeanP, ws.Scores.AUC, ws.Scores.ECE, ws.Scores.LogLoss)
+		for _, st := range sortedKeys(ws.Strata) {
+			fmt.Fprintf(w, " %s %.3f", st, ws.Strata[st])
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -80,7 +80,7 @@ func FuzzUnmarshalBooking(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	bm, err := TrainBooking(context.Background(), h.Records, CandidateFeatures(h, h.Records)[:2], BookingSettings{M: 5, L2: 1}, time.Date(2006, 7, 1, 0, 0, 0, 0, time.UTC))
+	bm, err := TrainBooking(context.Background(), h.Records, 0, "mode", CandidateFeatures(h, h.Records), BookingSettings{L2: 1, LevelHalfLifeDays: 30, Features: map[string][]string{"Air": {"country"}, restStratum: {"value"}}}, time.Date(2006, 7, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		f.Fatal(err)
 	}

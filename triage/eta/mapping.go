@@ -48,6 +48,11 @@ type Mapping struct {
 	// Interactions are combinations of categorical columns offered to the
 	// model as single features (e.g. a lane).
 	Interactions [][]string `yaml:"interactions"`
+	// Stratify names a categorical column whose values split the data into
+	// strata that get their own intercept and their own features (for SCMS,
+	// Fulfill Via: direct drops and shipments from a regional distribution
+	// centre are late for different reasons). Empty means one stratum.
+	Stratify string `yaml:"stratify"`
 	// Baseline is the combination of columns whose smoothed late rate is the
 	// comparison baseline in eval.
 	Baseline []string `yaml:"baseline"`
@@ -170,6 +175,9 @@ func (m *Mapping) Validate() error {
 				probs = append(probs, fmt.Sprintf("interactions[%d]: %q is not a categorical column", i, c))
 			}
 		}
+	}
+	if m.Stratify != "" && !cats[m.Stratify] {
+		probs = append(probs, fmt.Sprintf("stratify: %q is not a categorical column", m.Stratify))
 	}
 	if len(m.Baseline) == 0 {
 		probs = append(probs, "baseline: at least one categorical column required")
