@@ -83,7 +83,9 @@ func TestListFiltersSearchAndCursor(t *testing.T) {
 			}
 		}
 		check("severity", triage.ListFilter{Severities: []rules.Severity{rules.SeverityCritical, rules.SeverityHigh}},
-			func(c *triage.Case) bool { return c.Severity == rules.SeverityCritical || c.Severity == rules.SeverityHigh }, 50)
+			func(c *triage.Case) bool {
+				return c.Severity == rules.SeverityCritical || c.Severity == rules.SeverityHigh
+			}, 50)
 		check("team", triage.ListFilter{Team: "warehouse"}, func(c *triage.Case) bool { return c.Team == "warehouse" }, 20)
 		check("assigned to me", triage.ListFilter{Assignee: "me"}, func(c *triage.Case) bool { return c.AssigneeID == u.ID }, 20)
 		check("unassigned", triage.ListFilter{Assignee: "none"}, func(c *triage.Case) bool { return c.AssigneeID == "" }, 100)
