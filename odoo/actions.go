@@ -188,7 +188,7 @@ func NewExecutor(o ExecutorOptions) (*Executor, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Executor{o: o, live: &liveResolver{c: o.Client, ids: map[string]int64{}}}, nil
+	return &Executor{o: o, live: &liveResolver{c: o.Client, ids: map[string]int64{}, now: o.Now}}, nil
 }
 
 // Preview returns the exact change an action would make, resolved from
@@ -603,6 +603,7 @@ type liveResolver struct {
 	ids        map[string]int64
 	helpdesk   *bool
 	helpdeskAt time.Time
+	now        func() time.Time
 }
 
 func (l *liveResolver) cached(key string, f func() (int64, error)) (int64, error) {
@@ -632,7 +633,7 @@ func (l *liveResolver) XMLID(ctx context.Context, xmlid string) (int64, error) {
 
 func (l *liveResolver) HelpdeskInstalled(ctx context.Context) (bool, error) {
 	l.mu.Lock()
-	if l.helpdesk != nil && time.Since(l.helpdeskAt) < 10*time.Minute {
+	if l.helpdesk != nil && l.now().Sub(l.helpdeskAt) < 10*time.Minute {
 		v := *l.helpdesk
 		l.mu.Unlock()
 		return v, nil
@@ -643,7 +644,7 @@ func (l *liveResolver) HelpdeskInstalled(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	l.mu.Lock()
-	l.helpdesk, l.helpdeskAt = &v, time.Now()
+	l.helpdesk, l.helpdeskAt = &v, l.now()
 	l.mu.Unlock()
 	return v, nil
 }

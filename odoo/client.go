@@ -76,6 +76,8 @@ type Options struct {
 	// returns a number in [0,1).
 	Sleep  func(ctx context.Context, d time.Duration) error
 	Jitter func() float64
+	// Now stamps Health's last success (default time.Now).
+	Now func() time.Time
 }
 
 // Client talks to one Odoo database. It is safe for concurrent use and
@@ -167,6 +169,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -470,7 +475,7 @@ func (c *Client) record(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err == nil || !isInfraFailure(err) {
-		c.lastOK = time.Now()
+		c.lastOK = c.opts.Now()
 		if err == nil {
 			c.lastErr = nil
 		}

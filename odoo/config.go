@@ -34,6 +34,12 @@ func ClientOptionsFrom(cfg config.Config, log *slog.Logger) Options {
 	}
 }
 
+func clientOptions(cfg config.Config, log *slog.Logger, now func() time.Time) Options {
+	o := ClientOptionsFrom(cfg, log)
+	o.Now = now
+	return o
+}
+
 // NewConnector builds the client, mirror and executor from the
 // configuration. It does no I/O.
 func NewConnector(cfg config.Config, mirrorDB MirrorOptions, log *slog.Logger, now func() time.Time) (*Connector, error) {
@@ -43,7 +49,7 @@ func NewConnector(cfg config.Config, mirrorDB MirrorOptions, log *slog.Logger, n
 	if now == nil {
 		now = time.Now
 	}
-	c, err := New(ClientOptionsFrom(cfg, log))
+	c, err := New(clientOptions(cfg, log, now))
 	if err != nil {
 		return nil, fmt.Errorf("YARDMASTER_ODOO_*: %w", err)
 	}
