@@ -509,3 +509,26 @@ func TestStarterConcurrentStart(t *testing.T) {
 		}
 	})
 }
+
+func TestPruneEvaluations(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
+		clk := &testClock{t: ts("2026-03-10T09:00:00Z")}
+		s := newService(t, d, clk, Options{})
+		batch := starterBatch(t)
+		if err := d.InTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+			_, err := s.EvaluateBatch(ctx, tx, batch)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Fixtures were received between 2026-03-03 and 2026-03-10.
+		n, err := s.Store().PruneEvaluations(context.Background(), d, ts("2026-03-05T00:00:00Z"))
+		if err != nil || n == 0 {
+			t.Fatalf("pruned %d, %v", n, err)
+		}
+		var left int
+		if err := d.NewSelect().Model((*evaluationRow)(nil)).ColumnExpr("COUNT(*)").Where("evaluated_at < ?", ts("2026-03-05T00:00:00Z")).Scan(context.Background(), &left); err != nil || left != 0 {
+			t.Fatalf("left %d old records, %v", left, err)
+		}
+	})
+}

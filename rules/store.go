@@ -622,3 +622,28 @@ func (Store) HitSummaries(ctx context.Context, idb bun.IDB, from time.Time) (map
 	}
 	return out, nil
 }
+
+// PruneEvaluations deletes evaluation records made before cutoff, and hit
+// counts older than 400 days, in slices of 5,000 rows so a large backlog
+// never holds SQLite's writer for long. It returns the rows deleted.
+func (Store) PruneEvaluations(ctx context.Context, d *db.DB, cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		sub := d.NewSelect().Model((*evaluationRow)(nil)).Column("event_id").Where("evaluated_at < ?", cutoff.UTC()).Limit(5000)
+		res, err := d.NewDelete().Model((*evaluationRow)(nil)).Where("event_id IN (?)", sub).Exec(ctx)
+		if err != nil {
+			return total, fmt.Errorf("prune evaluation records: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+		if n < 5000 {
+			break
+		}
+	}
+	res, err := d.NewDelete().Model((*hitRow)(nil)).Where("day < ?", cutoff.UTC().AddDate(0, 0, -400).Format(time.DateOnly)).Exec(ctx)
+	if err != nil {
+		return total, fmt.Errorf("prune rule hits: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return total + int(n), nil
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/rules"
@@ -31,5 +32,8 @@ func (a *App) wireRules(ctx context.Context) error {
 		return nil
 	})
 	a.OnClose(func() error { a.Rules.Close(); return nil })
+	a.AddPruner(Pruner{Name: "rules", Fn: func(ctx context.Context, now time.Time) (int, error) {
+		return a.Rules.Store().PruneEvaluations(ctx, a.DB, now.Add(-a.Config.RulesRecordRetention))
+	}})
 	return nil
 }

@@ -49,7 +49,8 @@ type Config struct {
 	SourceRateLimit     float64       `env:"SOURCE_RATE_LIMIT" default:"500" example:"2000" check:"positive" doc:"Default per-source request rate limit (requests/s, token bucket; burst = 2x)."`
 
 	// Rules.
-	RulesFourEyes bool `env:"RULES_FOUR_EYES" default:"false" example:"true" doc:"Publishing a ruleset needs approval by someone other than its author."`
+	RulesFourEyes        bool          `env:"RULES_FOUR_EYES" default:"false" example:"true" doc:"Publishing a ruleset needs approval by someone other than its author."`
+	RulesRecordRetention time.Duration `env:"RULES_RECORD_RETENTION" default:"8760h" example:"17520h" check:"positive" doc:"How long the evaluation record of each event (and the Odoo context backtests replay) is kept."`
 
 	// Triage.
 	TriagePolicy string `env:"TRIAGE_POLICY" example:"/etc/yardmaster/triage.yaml" doc:"YAML file with the triage policy (SLA defaults, business-hours calendar, escalation, four-eyes action types, sweep thresholds, disruptions, priority weights; see docs/triage.md). Empty: the built-in defaults."`
