@@ -120,3 +120,48 @@ func FuzzVerifyStandard(f *testing.F) {
 		_, _ = v.Verify(h, body, time.Unix(1614265330, 0))
 	})
 }
+
+// FuzzShipmentApply folds arbitrary event sequences (each 3 bytes: status,
+// reason, hour) and checks the state's invariants.
+func FuzzShipmentApply(f *testing.F) {
+	f.Add([]byte{3, 0, 1, 8, 5, 2, 6, 0, 9, 7, 0, 3, 2, 9, 10})
+	statuses := append([]Status{""}, StatusPending, StatusInfoReceived, StatusPickedUp, StatusInTransit, StatusOutForDelivery,
+		StatusAvailableForPickup, StatusDeliveryAttempted, StatusReturning, StatusDelivered, StatusReturned, StatusCancelled, StatusFailed)
+	reasons := DefaultMappings().Reasons()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s *Shipment
+		for i := 0; i+2 < len(data) && i < 300; i += 3 {
+			st := statuses[int(data[i])%len(statuses)]
+			var reason Reason
+			if r := int(data[i+1]) % (len(reasons) + 1); r > 0 {
+				reason = reasons[r-1].Code
+			}
+			ev := &Event{Source: "s", Carrier: "ups", TrackingNumber: "1Z", Status: st, OccurredAt: t0.Add(time.Duration(data[i+2]) * time.Hour), TZKnown: true}
+			if reason != "" {
+				ev.Exception = &Exception{Reason: reason}
+			}
+			DefaultMappings().Normalize(ev, nil)
+			if s == nil {
+				s = NewShipment("s", ev, 1)
+			}
+			prevRank := s.Status.Rank()
+			c := s.Apply(ev, pnow)
+			if s.Status != "" && !s.Status.Valid() {
+				t.Fatalf("invalid status %q", s.Status)
+			}
+			if c.StatusChanged && s.Status.Rank() < prevRank && !s.Status.regressionAllowed() && !c.Reopened {
+				t.Fatalf("milestone regressed from rank %d to %q without an allowed reason", prevRank, s.Status)
+			}
+			seen := map[Reason]bool{}
+			for _, o := range s.OpenExceptions {
+				if seen[o.Reason] {
+					t.Fatalf("reason %s open twice", o.Reason)
+				}
+				seen[o.Reason] = true
+			}
+			if len(s.ClosedExceptions) > maxClosedExceptions || len(s.EDDHistory) > maxEDDHistory {
+				t.Fatal("histories exceed their bounds")
+			}
+		}
+	})
+}
