@@ -27,6 +27,7 @@ import (
 	"github.com/yardmaster/yardmaster/odoo"
 	"github.com/yardmaster/yardmaster/rules"
 	"github.com/yardmaster/yardmaster/triage"
+	"github.com/yardmaster/yardmaster/triage/digest"
 	"github.com/yardmaster/yardmaster/web"
 )
 
@@ -71,6 +72,9 @@ type App struct {
 	// Odoo is the Odoo connector (client, mirror, executors), set by
 	// wireOdoo; nil when YARDMASTER_ODOO_URL is not set.
 	Odoo *odoo.Connector
+	// Digest is the escalation digests service (set by wireDigest): the
+	// console calls its subscription, preview, send-now and history methods.
+	Digest *digest.Service
 
 	// Addr is the bound HTTP address once Run listens.
 	addrMu sync.Mutex

@@ -16,6 +16,7 @@ func (a *App) wireFeatures(ctx context.Context) error {
 		a.wireOdoo,
 		a.wireAI,
 		a.wireTriage,
+		a.wireDigest,
 		a.wireConsole,
 	}
 	for _, step := range steps {
