@@ -27,8 +27,8 @@ func (s *Server) DigestRoutes(svc *digest.Service) {
 	tags := []string{"digests"}
 	perm := auth.PermDigestsSelf // admins hold it too; the service narrows to what each may see
 	s.API.Op(Op{Method: "GET", Path: "/api/v1/digests/subscriptions", Summary: "List digest subscriptions", Tags: tags, Perm: perm,
-		Doc:    "Your own subscriptions and your team's; all=true lists every subscription (digests:admin).",
-		Params: []Param{{Name: "all", In: "query", Type: "boolean", Doc: "every subscription (admins)"}},
+		Doc:       "Your own subscriptions and your team's; all=true lists every subscription (digests:admin).",
+		Params:    []Param{{Name: "all", In: "query", Type: "boolean", Doc: "every subscription (admins)"}},
 		Responses: map[int]Resp{200: {Doc: "Subscriptions", Body: DigestSubscriptionList{}}}},
 		func(c *fiber.Ctx) error {
 			all, err := digestBoolQuery(c, "all")
@@ -42,7 +42,7 @@ func (s *Server) DigestRoutes(svc *digest.Service) {
 			return c.JSON(DigestSubscriptionList{Subscriptions: list})
 		})
 	s.API.Op(Op{Method: "POST", Path: "/api/v1/digests/subscriptions", Summary: "Create a digest subscription", Tags: tags, Perm: perm,
-		Doc: "The subscriber defaults to the caller. A webhook channel without a secret gets a generated one, returned once as webhook_secret.",
+		Doc:     "The subscriber defaults to the caller. A webhook channel without a secret gets a generated one, returned once as webhook_secret.",
 		Request: digest.SubscriptionInput{}, Responses: map[int]Resp{201: {Doc: "Created", Body: digest.Saved{}}, 403: {Doc: "Not yours to create"}}},
 		func(c *fiber.Ctx) error {
 			var in digest.SubscriptionInput
@@ -65,7 +65,7 @@ func (s *Server) DigestRoutes(svc *digest.Service) {
 			return c.JSON(sub)
 		})
 	s.API.Op(Op{Method: "PUT", Path: "/api/v1/digests/subscriptions/:id", Summary: "Replace a digest subscription's settings", Tags: tags, Perm: perm,
-		Doc: "Omit the webhook secret to keep the stored one. The next digest still covers everything since the last one.",
+		Doc:     "Omit the webhook secret to keep the stored one. The next digest still covers everything since the last one.",
 		Request: digest.SubscriptionInput{}, Responses: map[int]Resp{200: {Doc: "Updated", Body: digest.Saved{}}, 409: {Doc: "Changed meanwhile"}}},
 		func(c *fiber.Ctx) error {
 			var in digest.SubscriptionInput
@@ -87,8 +87,8 @@ func (s *Server) DigestRoutes(svc *digest.Service) {
 			return c.SendStatus(fiber.StatusNoContent)
 		})
 	s.API.Op(Op{Method: "GET", Path: "/api/v1/digests/subscriptions/:id/preview", Summary: "Preview the next digest", Tags: tags, Perm: perm,
-		Doc: "What the next digest would hold if it were sent now (nothing is sent or recorded). format=html or text answers the rendered e-mail part itself.",
-		Params: []Param{{Name: "format", In: "query", Doc: "json (default), html or text", Enum: []string{"json", "html", "text"}}},
+		Doc:       "What the next digest would hold if it were sent now (nothing is sent or recorded). format=html or text answers the rendered e-mail part itself.",
+		Params:    []Param{{Name: "format", In: "query", Doc: "json (default), html or text", Enum: []string{"json", "html", "text"}}},
 		Responses: map[int]Resp{200: {Doc: "Preview", Body: digest.Preview{}}}},
 		func(c *fiber.Ctx) error {
 			format := c.Query("format", "json")
