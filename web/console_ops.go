@@ -19,6 +19,9 @@ import (
 	"github.com/yardmaster/yardmaster/internal/opsview"
 	"github.com/yardmaster/yardmaster/internal/queue"
 	"github.com/yardmaster/yardmaster/odoo"
+	"github.com/yardmaster/yardmaster/rules"
+	"github.com/yardmaster/yardmaster/triage"
+	"github.com/yardmaster/yardmaster/triage/ai"
 )
 
 // ConsoleServices are the product services the console pages call. Each
@@ -27,22 +30,13 @@ type ConsoleServices struct {
 	Queue   *queue.Queue
 	Intake  *intake.Service
 	Reports *opsview.Reports
-	// Odoo reports the connector's health; nil when Odoo is not configured.
-	Odoo OdooHealth
-	// Triage, Rules and AI are filled as those features are wired.
-	Triage TriageConsole
-	Rules  RulesConsole
-}
-
-// OdooHealth is what the operations page shows about Odoo: the circuit
-// breaker and the mirror's sync lag.
-type OdooHealth interface {
-	Health() odoo.Health
-}
-
-// OdooSyncStatus optionally reports when the Odoo mirror last synced.
-type OdooSyncStatus interface {
-	LastSync(ctx context.Context) (time.Time, error)
+	Triage  *triage.Service
+	Rules   *rules.Service
+	// Summaries are the AI case summaries (deterministic or LLM).
+	Summaries *ai.Store
+	// Odoo and Mirror are the Odoo connector; nil when it is off.
+	Odoo   *odoo.Client
+	Mirror *odoo.Mirror
 }
 
 func (cn *Console) opsRoutes() {
@@ -72,7 +66,7 @@ type opsModel struct {
 	LagWindow     time.Duration
 	Embedded      bool
 	Odoo          *odoo.Health
-	OdooLastSync  time.Time
+	OdooSync      []odoo.Status
 	Rejections    []rejection
 }
 
@@ -113,8 +107,10 @@ func (cn *Console) opsPage(c *fiber.Ctx) error {
 	if cn.svc.Odoo != nil {
 		h := cn.svc.Odoo.Health()
 		m.Odoo = &h
-		if s, ok := cn.svc.Odoo.(OdooSyncStatus); ok {
-			m.OdooLastSync, _ = s.LastSync(ctx)
+	}
+	if cn.svc.Mirror != nil {
+		if m.OdooSync, err = cn.svc.Mirror.Status(ctx, cn.db.Read); err != nil {
+			return err
 		}
 	}
 	data := cn.page(c, "Operations", "ops", m)

@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/url"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -268,6 +269,19 @@ func (cn *Console) funcs() template.FuncMap {
 			return "?" + n.Encode()
 		},
 		"prettyjson": prettyJSON,
+		// strs turns a slice of string-kinded values (states, severities)
+		// into strings for has.
+		"strs": func(v any) []string {
+			rv := reflect.ValueOf(v)
+			if rv.Kind() != reflect.Slice {
+				return nil
+			}
+			out := make([]string, rv.Len())
+			for i := range out {
+				out[i] = fmt.Sprint(rv.Index(i).Interface())
+			}
+			return out
+		},
 		"subjectTypes": func() []string {
 			return []string{"action", "case", "job", "odoo", "rule", "ruleset", "source", "token", "user"}
 		},

@@ -386,7 +386,10 @@ func TestConsoleViewerSeesNoActions(t *testing.T) {
 			continue
 		}
 		for _, m := range formRE.FindAllStringSubmatch(r.Body, -1) {
-			if m[1] != "/logout" && m[1] != "/audit/verify" && m[1] != "/account/password" {
+			// Signing out, changing one's own password, verifying the audit
+			// chain (read-only) and saving personal views of the queue
+			// change no product data.
+			if m[1] != "/logout" && m[1] != "/audit/verify" && m[1] != "/account/password" && !strings.HasPrefix(m[1], "/queue/views") {
 				t.Errorf("viewer sees a form posting to %s on %s", m[1], rt.Path)
 			}
 		}

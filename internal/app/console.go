@@ -21,9 +21,15 @@ func (a *App) wireConsole(ctx context.Context) error {
 		a.Config.SecureCookies == "auto" && strings.HasPrefix(strings.ToLower(a.Config.PublicURL), "https://")
 	sessions := console.NewSessions(a.DB, a.Now, a.Config.SessionIdleTimeout, a.Config.SessionMaxAge)
 	throttle := console.NewThrottle(a.DB, a.Now, a.Config.LoginMaxFailures)
-	svc := web.ConsoleServices{Queue: a.Queue, Intake: a.Intake}
+	svc := web.ConsoleServices{Queue: a.Queue, Intake: a.Intake, Triage: a.Triage, Rules: a.Rules}
 	if a.Intake != nil {
 		svc.Reports = opsview.NewReports(a.DB.Read, a.Now, a.Log)
+	}
+	if a.AI != nil {
+		svc.Summaries = a.AI.Store
+	}
+	if a.Odoo != nil {
+		svc.Odoo, svc.Mirror = a.Odoo.Client, a.Odoo.Mirror
 	}
 	cn, err := web.NewConsole(a.Web, web.ConsoleOptions{Sessions: sessions, Throttle: throttle,
 		Views: &console.Views{DB: a.DB, Now: a.Now}, SecureCookies: secure, Services: svc})

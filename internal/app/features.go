@@ -13,6 +13,7 @@ func (a *App) wireFeatures(ctx context.Context) error {
 		a.wireFirstAdmin,
 		a.wireIntake,
 		a.wireRules,
+		a.wireDemo,
 		a.wireOdoo,
 		a.wireAI,
 		a.wireTriage,

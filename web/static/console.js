@@ -40,7 +40,7 @@
   // Confirmations for destructive forms.
   doc.addEventListener("submit", function (e) {
     var f = e.target;
-    var msg = f.getAttribute && f.getAttribute("data-confirm");
+    var msg = (e.submitter && e.submitter.getAttribute("data-confirm")) || (f.getAttribute && f.getAttribute("data-confirm"));
     if (msg && !window.confirm(msg)) { e.preventDefault(); e.stopImmediatePropagation(); }
   }, true);
   doc.addEventListener("htmx:confirm", function (e) {
@@ -125,6 +125,9 @@
     }
   });
   doc.addEventListener("ym:clear-selection", function () { selected.clear(); syncSelection(); });
+  doc.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("[data-clear-selection]")) { selected.clear(); syncSelection(); }
+  });
 
   // Keyboard: j/k move through rows, Enter/o opens, x selects; a, s and r
   // press the element marked with data-key (the bulk bar when rows are
@@ -150,6 +153,12 @@
   }
   function press(key) {
     var el = null;
+    // With nothing selected, a bulk key acts on the current row.
+    if (!selected.size && doc.querySelector('[data-bulk] [data-key="' + key + '"]')) {
+      var cur = rows()[current];
+      var cb = cur && cur.querySelector("[data-select]");
+      if (cb) { selected.add(cb.value); syncSelection(); }
+    }
     if (selected.size) el = doc.querySelector('[data-bulk] [data-key="' + key + '"]');
     if (!el) { var r = rows()[current]; if (r) el = r.querySelector('[data-key="' + key + '"]'); }
     if (!el) el = doc.querySelector('[data-page-key="' + key + '"]');
@@ -205,7 +214,22 @@
     }
   });
 
+  // The propose form shows the fields of the chosen action type only.
+  function showActionFields() {
+    var sel = doc.querySelector("[data-action-type]");
+    if (!sel) return;
+    doc.querySelectorAll("[data-for-type]").forEach(function (fs) {
+      var on = fs.getAttribute("data-for-type") === sel.value;
+      fs.hidden = !on;
+      fs.disabled = !on;
+    });
+  }
+  doc.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-action-type]")) showActionFields();
+  });
+
   doc.addEventListener("DOMContentLoaded", function () {
+    showActionFields();
     localize(doc);
     syncSelection(doc);
   });
