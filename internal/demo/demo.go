@@ -156,7 +156,9 @@ func cp(t time.Time, tag, subtag, subMsg, city, country, raw, status, reason str
 		Status: status, Reason: reason}
 }
 
-func hours(r *rand.Rand, lo, hi int) time.Duration { return time.Duration(lo+r.IntN(hi-lo+1)) * time.Hour }
+func hours(r *rand.Rand, lo, hi int) time.Duration {
+	return time.Duration(lo+r.IntN(hi-lo+1)) * time.Hour
+}
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
@@ -362,7 +364,7 @@ func (sd *sender) send(ctx context.Context, s *shipment, st step, n int) error {
 	if s.Feed {
 		ev := map[string]any{"source_event_id": fmt.Sprintf("demo-%s-%d", s.Tracking, n), "carrier": s.Slug,
 			"tracking_number": s.Tracking, "occurred_at": st.At.UTC().Format(time.RFC3339),
-			"location":         map[string]string{"city": st.City, "country": st.Country},
+			"location":          map[string]string{"city": st.City, "country": st.Country},
 			"promised_delivery": s.Promised.UTC().Format(time.RFC3339), "estimated_delivery": s.EDD.UTC().Format(time.RFC3339),
 			"order_ref": s.OrderRef, "picking_ref": s.PickingRef, "raw_code": st.RawTag, "raw_text": st.Message}
 		if st.Status != "" {
