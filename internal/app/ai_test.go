@@ -3,9 +3,13 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/app"
 	"github.com/yardmaster/yardmaster/internal/app/apptest"
 	"github.com/yardmaster/yardmaster/internal/apperr"
@@ -138,4 +143,108 @@ func TestCaseSummaryJobWithConfiguredLLM(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Acceptance (issue 8, item 5): a synthetic spike of one carrier's delays
+// opens a disruption case in the first anomaly sweep after its hour closes,
+// and a day of normal variation before it opens none. Events go through the
+// real pipeline (rules and triage stages included); the triage policy's own
+// count-based disruption grouping is off so only the detector can open one.
+func TestAnomalySpikeOpensDisruptionCase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: 28 hours of events through the whole pipeline")
+	}
+	eachBackend(t, func(t *testing.T, cfg config.Config) {
+		ctx := context.Background()
+		policy := filepath.Join(t.TempDir(), "triage.yaml")
+		if err := os.WriteFile(policy, []byte("disruption:\n  enabled: false\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.TriagePolicy = policy
+		t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+		clk := &testClock{t: t0}
+		r := apptest.StartWith(t, cfg, app.Options{Now: clk.now})
+		// Let the sweep scheduled at start finish before time moves.
+		waitFor(t, r.DB, "the start-up anomaly sweep", func(ctx context.Context, d *db.DB) bool {
+			var n int
+			err := d.Read.NewSelect().Table("ai_anomaly_state").ColumnExpr("COUNT(*)").Scan(ctx, &n)
+			return err == nil && n == 1
+		})
+		rng := rand.New(rand.NewPCG(8, 9))
+		seq := 0
+		hour := func(h int, spiking string, rate float64) {
+			start := t0.Add(time.Duration(h) * time.Hour)
+			clk.set(start.Add(30 * time.Minute))
+			var evs []*intake.Event
+			for _, c := range []string{"dhl", "ups"} {
+				for _, lane := range [][2]string{{"NL", "DE"}, {"DE", "FR"}} {
+					for i := 0; i < 35+rng.IntN(10); i++ {
+						seq++
+						ev := &intake.Event{Carrier: c, TrackingNumber: fmt.Sprintf("%s%07d", strings.ToUpper(c), seq%400), SourceEventID: fmt.Sprintf("e%07d", seq),
+							Status: intake.StatusInTransit, OccurredAt: start.Add(time.Duration(i) * time.Minute), TZKnown: true,
+							OriginCountry: lane[0], DestinationCountry: lane[1]}
+						p := 0.05
+						if c == spiking {
+							p = rate
+						}
+						if rng.Float64() < p {
+							ev.Exception = &intake.Exception{Reason: "delayed", Category: "carrier", Severity: intake.SeverityWarning}
+						}
+						evs = append(evs, ev)
+					}
+				}
+			}
+			if _, err := r.Intake.Pipeline.SubmitEvents(ctx, "loadgen", evs); err != nil {
+				t.Fatalf("hour %d: %v", h, err)
+			}
+		}
+		anomalyDisruptions := func() int {
+			var n int
+			if err := r.DB.Read.NewSelect().Table("triage_cases").ColumnExpr("COUNT(*)").
+				Where("kind = 'disruption' AND source = 'anomaly'").Scan(ctx, &n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for h := 0; h < 27; h++ {
+			hour(h, "", 0)
+		}
+		clk.set(t0.Add(27*time.Hour + 5*time.Minute))
+		if spikes, err := r.AI.Sweeper.Sweep(ctx); err != nil || len(spikes) != 0 || anomalyDisruptions() != 0 {
+			t.Fatalf("normal traffic: %d spikes, %d disruptions, err %v", len(spikes), anomalyDisruptions(), err)
+		}
+		hour(27, "dhl", 0.5)
+		clk.set(t0.Add(28*time.Hour + 5*time.Minute)) // one sweep interval after the hour closed
+		spikes, err := r.AI.Sweeper.Sweep(ctx)
+		if err != nil || len(spikes) != 1 {
+			t.Fatalf("spike hour: %+v, %v", spikes, err)
+		}
+		var d struct {
+			ID, Carrier, Fingerprint, Detail string
+		}
+		if err := r.DB.Read.NewSelect().Table("triage_cases").Column("id", "carrier", "fingerprint", "detail").
+			Where("kind = 'disruption' AND source = 'anomaly'").Scan(ctx, &d.ID, &d.Carrier, &d.Fingerprint, &d.Detail); err != nil {
+			t.Fatalf("no disruption case: %v", err)
+		}
+		if d.Carrier != intake.NormalizeCarrier("dhl") || !strings.Contains(d.Fingerprint, "|*|delayed") || !strings.Contains(d.Detail, "exception rate") {
+			t.Errorf("disruption %+v", d)
+		}
+	})
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
 }
