@@ -248,3 +248,66 @@ func (c *testClock) set(t time.Time) {
 	c.t = t
 	c.mu.Unlock()
 }
+
+// Acceptance (issue 8, items 1 and 2): a case opened by the pipeline gets
+// an LLM summary through its case:summarize job, and the model's next step
+// appears on the case as an action proposed by the AI, waiting for
+// approval. Without an LLM the same case gets the deterministic summary.
+func TestPipelineCaseGetsSummaryAndAIProposal(t *testing.T) {
+	for _, withLLM := range []bool{true, false} {
+		t.Run(map[bool]string{true: "llm", false: "no llm"}[withLLM], func(t *testing.T) {
+			ctx := context.Background()
+			cfg := apptest.TestConfig(t)
+			if withLLM {
+				llm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					answer := `{"summary":"UPS is researching [TRACKING]; no scan since pickup, so the parcel may be lost.","likely_cause":"lost",` +
+						`"cause_confidence":"medium","evidence":["E1"],"next_step":{"action":"post_note","rationale":"The order team should know a trace is running.",` +
+						`"scheduled_date":null,"summary":null,"body":"UPS opened a trace for [TRACKING].","due_in_days":null},` +
+						`"customer_message":"Hello, the carrier is looking for your parcel; we will update you within a day."}`
+					_ = json.NewEncoder(w).Encode(map[string]any{"id": "x", "object": "chat.completion", "model": "tiny",
+						"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": answer}}},
+						"usage":   map[string]any{"prompt_tokens": 700, "completion_tokens": 90, "total_tokens": 790}})
+				}))
+				t.Cleanup(llm.Close)
+				cfg.LLMBaseURL, cfg.LLMModel = llm.URL+"/v1", "tiny"
+			}
+			// In the past, so the debounced job's run time has already come.
+			clk := &testClock{t: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)}
+			r := apptest.StartWith(t, cfg, app.Options{Now: clk.now})
+			_, err := r.Intake.Pipeline.SubmitEvents(ctx, "loadgen", []*intake.Event{{
+				Carrier: "ups", TrackingNumber: "1Z999AA10123456784", SourceEventID: "trace-1", Status: intake.StatusInTransit,
+				RawText: "Package is being researched by UPS", OccurredAt: clk.now().Add(-time.Hour), TZKnown: true, OrderRef: "S00042",
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var caseID string
+			waitFor(t, r.DB, "the case", func(ctx context.Context, d *db.DB) bool {
+				return d.Read.NewSelect().Table("triage_cases").Column("id").Where("tracking_number = ?", "1Z999AA10123456784").Scan(ctx, &caseID) == nil
+			})
+			r.Queue.Kick()
+			waitFor(t, r.DB, "the summary", func(ctx context.Context, d *db.DB) bool {
+				_, err := r.AI.Store.Summary(ctx, nil, caseID)
+				return err == nil
+			})
+			s, _ := r.AI.Store.Summary(ctx, nil, caseID)
+			if !withLLM {
+				if s.GeneratedBy != ai.GeneratedByDeterministic || s.FallbackReason != ai.FallbackNotConfigured || s.Text == "" {
+					t.Fatalf("summary %+v", s)
+				}
+				return
+			}
+			if s.GeneratedBy != ai.GeneratedByLLM || s.LikelyCause != "lost" || !strings.Contains(s.Text, "1Z999AA10123456784") {
+				t.Fatalf("summary %+v", s)
+			}
+			var act struct{ Type, State, Params string }
+			waitFor(t, r.DB, "the AI proposal", func(ctx context.Context, d *db.DB) bool {
+				return d.Read.NewSelect().Table("triage_actions").Column("type", "state", "params").
+					Where("case_id = ? AND origin = 'ai'", caseID).Scan(ctx, &act.Type, &act.State, &act.Params) == nil
+			})
+			if act.Type != "post_note" || act.State != "proposed" || !strings.Contains(act.Params, "UPS opened a trace for 1Z999AA10123456784") {
+				t.Errorf("AI action %+v", act)
+			}
+		})
+	}
+}
