@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 
@@ -323,10 +324,12 @@ func searchTerms(c *Case) []string {
 			addTok(part)
 		}
 		// Every tail after a separator, so "OUT/00042" finds WH/OUT/00042.
-		for i, r := range v {
+		for i := 0; i < len(v); {
+			r, w := utf8.DecodeRuneInString(v[i:])
 			if i > 0 && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-				addTok(v[i+len(string(r)):])
+				addTok(v[i+w:])
 			}
+			i += w
 		}
 	}
 	if tn := strings.ToLower(c.TrackingNumber); len(tn) >= 2 {
