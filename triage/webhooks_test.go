@@ -149,11 +149,15 @@ func TestSignVerify(t *testing.T) {
 		t.Fatalf("valid signature rejected: %v", err)
 	}
 	for name, mutate := range map[string]func(http.Header) []byte{
-		"body changed":  func(http.Header) []byte { return []byte(`{"type":"pong"}`) },
-		"id changed":    func(h http.Header) []byte { h.Set("webhook-id", "msg_2"); return body },
-		"too old":       func(h http.Header) []byte { h.Set("webhook-timestamp", "1799999000"); return body },
-		"no signature":  func(h http.Header) []byte { h.Del("webhook-signature"); return body },
-		"other secret":  func(h http.Header) []byte { s, _ := triage.SignWebhook(triage.NewWebhookSecret(), "msg_1", now, body); h.Set("webhook-signature", s); return body },
+		"body changed": func(http.Header) []byte { return []byte(`{"type":"pong"}`) },
+		"id changed":   func(h http.Header) []byte { h.Set("webhook-id", "msg_2"); return body },
+		"too old":      func(h http.Header) []byte { h.Set("webhook-timestamp", "1799999000"); return body },
+		"no signature": func(h http.Header) []byte { h.Del("webhook-signature"); return body },
+		"other secret": func(h http.Header) []byte {
+			s, _ := triage.SignWebhook(triage.NewWebhookSecret(), "msg_1", now, body)
+			h.Set("webhook-signature", s)
+			return body
+		},
 		"bad timestamp": func(h http.Header) []byte { h.Set("webhook-timestamp", "soon"); return body },
 	} {
 		hh := h.Clone()
