@@ -19,7 +19,7 @@ func newETACmd(c *cli) *cobra.Command {
 		sc.Flags().StringVar(&o.CSV, "csv", "", "historical CSV file (required)")
 		sc.Flags().StringVar(&o.Map, "map", "", fmt.Sprintf("column mapping: a preset (%v) or a YAML/JSON mapping file (required)", eta.Presets()))
 		sc.Flags().StringVar(&o.Out, "out", "", outUsage)
-		sc.Flags().StringVar(&valFrom, "val-from", "", "first day of the validation period, YYYY-MM-DD (default: split − 18 months)")
+		sc.Flags().StringVar(&valFrom, "val-from", "", "first day of the validation period, YYYY-MM-DD (default: split − 24 months: four 6-month rolling-origin windows)")
 		sc.Flags().BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	}
 	parse := func(split string) error {

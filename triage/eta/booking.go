@@ -1,7 +1,6 @@
 package eta
 
 import (
-	"sync/atomic"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -312,16 +312,17 @@ func (d *design) code(rows []Record, specs []FeatureSpec) [][]int32 {
 }
 
 // fitRidgeLogistic fits an intercept (unpenalised) and one coefficient per
-// column (penalty l2/2·β²) to weighted labels by cyclic block-coordinate
-// Newton steps. Columns of one spec never share a row, so each spec's block
-// has a diagonal Hessian and one pass over it is a block Newton step; a few
-// dozen sweeps converge. d.ranges[s] is the column range of spec s. It
-// returns the intercept, the coefficients and the fitted log-odds of every
-// row.
+// column (penalty l2/2·β²) to weighted labels by Newton's method with step
+// halving. The design is one-hot, so each row touches one column per spec
+// and the Hessian is accumulated in O(rows·specs²); it is solved densely
+// (a few hundred columns at most for booking features). It returns the
+// intercept, the coefficients and the fitted log-odds of every row.
 //
 // warm, when not empty, is a starting point: the intercept followed by the
 // coefficients of the first len(warm)-1 columns (the rest start at 0).
 func fitRidgeLogistic(ctx context.Context, d *design, y []bool, w []float64, l2 float64, warm []float64) (float64, []float64, []float64, error) {
+	np := d.ncol + 1 // θ[0] intercept, θ[1+c] column c
+	theta := make([]float64, np)
 	var W, K float64
 	for i := range y {
 		W += w[i]
@@ -329,84 +330,153 @@ func fitRidgeLogistic(ctx context.Context, d *design, y []bool, w []float64, l2 
 			K += w[i]
 		}
 	}
-	b0 := logit((K + 0.5) / (W + 1))
-	beta := make([]float64, d.ncol)
-	if len(warm) > 0 && len(warm)-1 <= d.ncol {
-		b0 = warm[0]
-		copy(beta, warm[1:])
+	theta[0] = logit((K + 0.5) / (W + 1))
+	if len(warm) > 0 && len(warm) <= np {
+		copy(theta, warm)
 	}
-	z := make([]float64, len(y))
-	for i := range z {
-		z[i] = b0
+	n := len(y)
+	z := make([]float64, n)
+	idx := make([]int, len(d.cols)+1)
+	active := func(i int) []int {
+		k := 1
+		idx[0] = 0
 		for _, c := range d.cols {
 			if c[i] >= 0 {
-				z[i] += beta[c[i]]
+				idx[k] = 1 + int(c[i])
+				k++
 			}
+		}
+		return idx[:k]
+	}
+	scores := func(th []float64) {
+		for i := range z {
+			v := 0.0
+			for _, a := range active(i) {
+				v += th[a]
+			}
+			z[i] = v
 		}
 	}
-	g := make([]float64, d.ncol)
-	h := make([]float64, d.ncol)
-	const maxSweeps, tol, maxStep = 400, 1e-5, 2.0
-	for sweep := 0; sweep < maxSweeps; sweep++ {
-		if sweep%16 == 0 {
-			if err := ctx.Err(); err != nil {
-				return 0, nil, nil, err
+	objective := func(th []float64) float64 {
+		scores(th)
+		o := 0.0
+		for i := range z {
+			// log(1+e^z) − y·z, computed stably.
+			lz := math.Max(z[i], 0) + math.Log1p(math.Exp(-math.Abs(z[i])))
+			if y[i] {
+				lz -= z[i]
 			}
+			o += w[i] * lz
 		}
-		maxDelta := 0.0
-		var gi, hi float64
+		for a := 1; a < np; a++ {
+			o += l2 / 2 * th[a] * th[a]
+		}
+		return o
+	}
+	H := make([]float64, np*np)
+	g := make([]float64, np)
+	next := make([]float64, np)
+	obj := objective(theta)
+	for iter := 0; iter < 50; iter++ {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, nil, err
+		}
+		clear(H)
+		clear(g)
 		for i := range z {
 			p := sigmoid(z[i])
-			hi += w[i] * p * (1 - p)
+			v := w[i] * p * (1 - p)
+			r := p
 			if y[i] {
-				p--
+				r--
 			}
-			gi += w[i] * p
-		}
-		if hi > 0 {
-			st := math.Max(-maxStep, math.Min(maxStep, -gi/hi))
-			b0 += st
-			for i := range z {
-				z[i] += st
-			}
-			maxDelta = math.Abs(st)
-		}
-		for s, c := range d.cols {
-			lo, up := d.ranges[s][0], d.ranges[s][1]
-			clear(g[lo:up])
-			clear(h[lo:up])
-			for i, col := range c {
-				if col < 0 {
-					continue
-				}
-				p := sigmoid(z[i])
-				v := p * (1 - p)
-				if y[i] {
-					p--
-				}
-				g[col] += w[i] * p
-				h[col] += w[i] * v
-			}
-			for col := lo; col < up; col++ {
-				st := -(g[col] + l2*beta[col]) / (h[col] + l2)
-				st = math.Max(-maxStep, math.Min(maxStep, st))
-				beta[col] += st
-				g[col] = st // reuse as this sweep's step
-				maxDelta = math.Max(maxDelta, math.Abs(st))
-			}
-			for i, col := range c {
-				if col >= 0 {
-					z[i] += g[col]
+			r *= w[i]
+			act := active(i)
+			for x, a := range act {
+				g[a] += r
+				row := H[a*np:]
+				for _, b := range act[x:] {
+					row[b] += v
 				}
 			}
 		}
-		if maxDelta < tol {
+		for a := 1; a < np; a++ {
+			g[a] += l2 * theta[a]
+			H[a*np+a] += l2
+		}
+		H[0] += 1e-9
+		// Accumulated above the diagonal only when a ≤ b in column order;
+		// active indexes are increasing, so mirror to the lower triangle.
+		for a := 0; a < np; a++ {
+			for b := a + 1; b < np; b++ {
+				H[b*np+a] = H[a*np+b]
+			}
+		}
+		step, ok := cholSolve(H, g, np)
+		if !ok {
+			return 0, nil, nil, errors.New("fit: singular Hessian")
+		}
+		t, maxStep := 1.0, 0.0
+		for _, s := range step {
+			maxStep = math.Max(maxStep, math.Abs(s))
+		}
+		for {
+			for a := range theta {
+				next[a] = theta[a] - t*step[a]
+			}
+			if o := objective(next); o <= obj+1e-12*math.Abs(obj) || t < 1e-6 {
+				obj = o
+				break
+			}
+			t /= 2
+		}
+		copy(theta, next)
+		if maxStep*t < 1e-8 {
 			break
 		}
-		SweepCount.Add(1)
 	}
-	FitCount.Add(1)
-	return b0, beta, z, nil
+	scores(theta)
+	return theta[0], slices.Clone(theta[1:]), z, nil
+}
+
+// cholSolve solves A x = b for a symmetric positive definite A (row-major,
+// n×n) by Cholesky factorisation; A is overwritten.
+func cholSolve(A, b []float64, n int) ([]float64, bool) {
+	for j := 0; j < n; j++ {
+		s := A[j*n+j]
+		for k := 0; k < j; k++ {
+			s -= A[j*n+k] * A[j*n+k]
+		}
+		if s <= 0 {
+			return nil, false
+		}
+		ljj := math.Sqrt(s)
+		A[j*n+j] = ljj
+		for i := j + 1; i < n; i++ {
+			s := A[i*n+j]
+			ri, rj := A[i*n:i*n+j], A[j*n:j*n+j]
+			for k := range rj {
+				s -= ri[k] * rj[k]
+			}
+			A[i*n+j] = s / ljj
+		}
+	}
+	x := make([]float64, n)
+	for i := 0; i < n; i++ {
+		s := b[i]
+		for k := 0; k < i; k++ {
+			s -= A[i*n+k] * x[k]
+		}
+		x[i] = s / A[i*n+i]
+	}
+	for i := n - 1; i >= 0; i-- {
+		s := x[i]
+		for k := i + 1; k < n; k++ {
+			s -= A[k*n+i] * x[k]
+		}
+		x[i] = s / A[i*n+i]
+	}
+	return x, true
 }
 
 // weights returns the recency weights and labels of rows.
@@ -703,4 +773,4 @@ func (bm *BookingModel) Explain(r *Record) BookingExplanation {
 	return ex
 }
 
-var SweepCount, FitCount atomic.Int64
+var SweepCount, FitCount, NcolSum, NcolMax atomic.Int64

@@ -23,7 +23,9 @@ type Record struct {
 	// missing.
 	Cat []string
 	// Num holds Mapping.Numeric values, then lead days per Mapping.LeadFrom,
-	// then the group size when Mapping.Group is set; NaN means missing.
+	// then the distinct products of the order (when Mapping.GroupItem is
+	// set), then the per-order-and-product sums of Mapping.GroupSum; NaN
+	// means missing.
 	Num []float64
 }
 
@@ -39,7 +41,8 @@ var ErrInvalidData = errors.New("invalid historical data")
 type History struct {
 	Mapping *Mapping
 	Records []Record
-	// NumNames names the Num slots (numeric columns, "lead:<col>", "group size").
+	// NumNames names the Num slots (numeric columns, "lead:<col>",
+	// "order items", "order total:<col>").
 	NumNames []string
 }
 
@@ -94,10 +97,19 @@ func LoadHistory(r io.Reader, m *Mapping) (*History, error) {
 	for _, c := range m.LeadFrom {
 		h.NumNames = append(h.NumNames, "lead:"+c)
 	}
-	var groups []string
-	if m.Group != "" {
-		h.NumNames = append(h.NumNames, "group size")
+	if m.GroupItem != "" {
+		h.NumNames = append(h.NumNames, "order items")
 	}
+	for _, c := range m.GroupSum {
+		h.NumNames = append(h.NumNames, "order total:"+c)
+	}
+	// Per row: its item key and group-sum cells, to aggregate after the
+	// whole file is read (an order's rows may be anywhere in it).
+	type orderCells struct {
+		item string
+		sums []float64
+	}
+	var cells []orderCells
 	line := 0
 	for {
 		rec, err := cr.Read()
@@ -150,8 +162,16 @@ func LoadHistory(r io.Reader, m *Mapping) (*History, error) {
 			if missing[strings.ToLower(out.Group)] {
 				out.Group = ""
 			}
-			groups = append(groups, out.Group)
-			out.Num = append(out.Num, math.NaN()) // filled below
+			oc := orderCells{sums: make([]float64, len(m.GroupSum))}
+			if m.GroupItem != "" {
+				oc.item = cell(m.GroupItem)
+				out.Num = append(out.Num, math.NaN()) // order items, filled below
+			}
+			for i, c := range m.GroupSum {
+				oc.sums[i] = parseNumber(cell(c))
+				out.Num = append(out.Num, oc.sums[i]) // replaced by the order total below
+			}
+			cells = append(cells, oc)
 		}
 		h.Records = append(h.Records, out)
 	}
@@ -159,19 +179,65 @@ func LoadHistory(r io.Reader, m *Mapping) (*History, error) {
 		return nil, fmt.Errorf("%w: no data rows", ErrInvalidData)
 	}
 	if m.Group != "" {
-		size := map[string]int{}
-		for _, g := range groups {
-			size[g]++
-		}
-		last := len(h.NumNames) - 1
-		for i, g := range groups {
-			if g == "" {
-				continue
-			}
-			h.Records[i].Num[last] = float64(size[g])
-		}
+		fillOrderFeatures(h, func(i int) (string, []float64) { return cells[i].item, cells[i].sums })
 	}
 	return h, nil
+}
+
+// fillOrderFeatures sets the order slots of every record: the number of
+// distinct products on its order and, per GroupSum column, the total over
+// the rows of the same order and product (missing cells count as 0 unless
+// every cell is missing). Rows without an order key keep their own values.
+func fillOrderFeatures(h *History, cell func(i int) (item string, sums []float64)) {
+	m := h.Mapping
+	base := len(m.Numeric) + len(m.LeadFrom)
+	items := map[string]map[string]bool{}
+	type total struct {
+		sum []float64
+		any []bool
+	}
+	totals := map[[2]string]*total{}
+	for i := range h.Records {
+		g := h.Records[i].Group
+		if g == "" {
+			continue
+		}
+		item, sums := cell(i)
+		if items[g] == nil {
+			items[g] = map[string]bool{}
+		}
+		items[g][item] = true
+		k := [2]string{g, item}
+		t := totals[k]
+		if t == nil {
+			t = &total{sum: make([]float64, len(sums)), any: make([]bool, len(sums))}
+			totals[k] = t
+		}
+		for j, v := range sums {
+			if !math.IsNaN(v) {
+				t.sum[j] += v
+				t.any[j] = true
+			}
+		}
+	}
+	for i := range h.Records {
+		r := &h.Records[i]
+		if r.Group == "" {
+			continue
+		}
+		item, sums := cell(i)
+		slot := base
+		if m.GroupItem != "" {
+			r.Num[slot] = float64(len(items[r.Group]))
+			slot++
+		}
+		t := totals[[2]string{r.Group, item}]
+		for j := range sums {
+			if t.any[j] {
+				r.Num[slot+j] = t.sum[j]
+			}
+		}
+	}
 }
 
 // parseDate tries each layout and returns the date at UTC midnight.

@@ -20,6 +20,7 @@ numeric: [value]
 lead_from: [po]
 lead_formats: ["1/2/06"]
 group: order
+group_item: country
 baseline: [mode]
 missing: ["", "N/A"]
 `
@@ -61,7 +62,7 @@ func TestLoadHistoryLineEndsAndBOM(t *testing.T) {
 				t.Fatalf("lead days %v %v", r0.Num[1], r1.Num[1])
 			}
 			if r0.Num[2] != 2 || !math.IsNaN(r2.Num[2]) {
-				t.Fatalf("group size %v %v", r0.Num[2], r2.Num[2])
+				t.Fatalf("order items %v %v", r0.Num[2], r2.Num[2])
 			}
 			if !r2.Promised.Equal(time.Date(2013, 1, 10, 0, 0, 0, 0, time.UTC)) {
 				t.Fatalf("promised %v", r2.Promised)
@@ -103,6 +104,9 @@ func TestParseMappingErrors(t *testing.T) {
 		{"baseline not categorical", "promised: a\nactual: b\ndate_formats: [2006]\ncategorical: [x]\nbaseline: [y]\n", "not a categorical column"},
 		{"interaction of one", "promised: a\nactual: b\ndate_formats: [2006]\ncategorical: [x]\ninteractions: [[x]]\nbaseline: [x]\n", "at least two"},
 		{"twice", "promised: a\nactual: b\ndate_formats: [2006]\ncategorical: [x]\nnumeric: [x]\nbaseline: [x]\n", "already used"},
+		{"stratify not categorical", "promised: a\nactual: b\ndate_formats: [2006]\ncategorical: [x]\nstratify: y\nbaseline: [x]\n", "stratify"},
+		{"group_sum without group", "promised: a\nactual: b\ndate_formats: [2006]\ncategorical: [x]\ngroup_sum: [q]\nbaseline: [x]\n", "need group"},
+		{"group_sum twice", "promised: a\nactual: b\ndate_formats: [2006]\ncategorical: [x]\nnumeric: [q]\ngroup: o\ngroup_sum: [q]\nbaseline: [x]\n", "already used"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

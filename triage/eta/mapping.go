@@ -42,9 +42,20 @@ type Mapping struct {
 	// LeadFormats are the layouts tried for LeadFrom columns (DateFormats
 	// when empty).
 	LeadFormats []string `yaml:"lead_formats"`
-	// Group names an order column (e.g. the PO number); the number of rows
-	// sharing its value is a feature (lines booked together).
+	// Group names an order column (e.g. the PO number). It keeps an order's
+	// rows on one side of a fold and is the key of the order features below.
+	// The number of rows per order is deliberately not a feature: in files
+	// where a partial delivery adds a row (SCMS), it counts shipments made,
+	// which is known only after the fact.
 	Group string `yaml:"group"`
+	// GroupItem names the product column within an order; with it, the
+	// number of distinct products on the order is a feature ("order items").
+	GroupItem string `yaml:"group_item"`
+	// GroupSum lists numeric columns summed over the rows of one order and
+	// product: the ordered amount, whether it was delivered in one shipment
+	// or several (a row's own quantity is the part shipped with it, which is
+	// decided at shipping). Requires Group.
+	GroupSum []string `yaml:"group_sum"`
 	// Interactions are combinations of categorical columns offered to the
 	// model as single features (e.g. a lane).
 	Interactions [][]string `yaml:"interactions"`
@@ -162,6 +173,15 @@ func (m *Mapping) Validate() error {
 	for _, c := range m.LeadFrom {
 		add("lead_from", c)
 	}
+	for _, c := range m.GroupSum {
+		add("group_sum", c)
+	}
+	if m.Group == "" && (m.GroupItem != "" || len(m.GroupSum) > 0) {
+		probs = append(probs, "group_item and group_sum need group (the order column)")
+	}
+	if m.Group != "" && (m.Group == m.Promised || m.Group == m.Actual) || m.GroupItem != "" && (m.GroupItem == m.Promised || m.GroupItem == m.Actual) {
+		probs = append(probs, "group and group_item cannot be the promised or actual date")
+	}
 	cats := map[string]bool{}
 	for _, c := range m.Categorical {
 		cats[c] = true
@@ -205,6 +225,10 @@ func (m *Mapping) columns() []string {
 	if m.Group != "" {
 		cols = append(cols, m.Group)
 	}
+	if m.GroupItem != "" {
+		cols = append(cols, m.GroupItem)
+	}
+	cols = append(cols, m.GroupSum...)
 	cols = append(cols, m.Categorical...)
 	cols = append(cols, m.Numeric...)
 	cols = append(cols, m.LeadFrom...)
