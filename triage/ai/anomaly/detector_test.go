@@ -605,3 +605,33 @@ func TestSilentKeysAreForgotten(t *testing.T) {
 		t.Errorf("active keys dropped")
 	}
 }
+
+// FuzzRestore feeds arbitrary snapshots to Restore: it must reject what it
+// cannot use, and a detector it accepted must keep working.
+func FuzzRestore(f *testing.F) {
+	w := newWorld(1, nil)
+	w.lanes = standardLanes(w.rng, 2, 2)
+	w.run(&testing.T{}, 30)
+	_ = w.d.Observe(Observation{Carrier: "carrier00", Origin: "NL", Destination: "DE", At: w.clk.t, Exception: true, Reason: "delayed", EventID: "e1"})
+	snap, _ := w.d.Snapshot()
+	f.Add(snap)
+	f.Add([]byte(`{"version":1,"bucket":3600000000000}`))
+	f.Add([]byte(`{"version":1,"bucket":3600000000000,"buckets":{"5":{"keys":{"*":{"n":3,"k":1}}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clk := &clock{t: t0}
+		d := New(Config{}, clk.now)
+		if err := d.Restore(data); err != nil {
+			return
+		}
+		_ = d.Observe(Observation{Carrier: "dhl", At: t0})
+		clk.t = t0.Add(2 * time.Hour)
+		for _, s := range d.Sweep() {
+			if math.IsNaN(s.ZScore) || s.Volume < s.Exceptions {
+				t.Fatalf("bad spike from a restored state: %+v", s)
+			}
+		}
+		if _, err := d.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
