@@ -21,7 +21,10 @@
 //     dwell since the last scan and open exceptions. It gives P(miss), p50 and
 //     p90 arrival, and the factors that moved the estimate.
 //
-// Both marshal to a versioned form (MarshalBinary/UnmarshalBinary) for
-// persistence; storing them in the database and the periodic retraining
-// task are not written yet (see docs/eta.md).
+// Both marshal to a versioned form (MarshalBinary/UnmarshalBinary). The live
+// model is what the running product uses: [Service] retrains it from the
+// delivered shipments in intake's tables ([CompletedShipments]) on the
+// periodic task [TaskRetrain], stores each model in eta_models ([Store]),
+// and scores shipments for triage ([Service.Score], [Service.ScoreCase]).
+// See docs/eta.md.
 package eta
