@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -106,4 +107,23 @@ func (s Schedule) LatestDue(after, now time.Time) (time.Time, bool) {
 		last = t
 	}
 	return last, !last.IsZero()
+}
+
+// scheduleCache holds parsed stored schedules: parsing checks a year of
+// fires, which the tick must not repeat for every due subscription.
+var scheduleCache sync.Map // "tz\x00spec" → Schedule
+
+// storedSchedule parses a schedule that was valid when saved, from the
+// cache when it can.
+func storedSchedule(spec, tz string) (Schedule, error) {
+	key := tz + "\x00" + spec
+	if v, ok := scheduleCache.Load(key); ok {
+		return v.(Schedule), nil
+	}
+	s, err := ParseSchedule(spec, tz)
+	if err != nil {
+		return s, err
+	}
+	scheduleCache.Store(key, s)
+	return s, nil
 }

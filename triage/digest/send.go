@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,12 +24,15 @@ type sendPayload struct {
 // addSendJob adds the send job of run to the outbox in tx. key is the
 // outbox key: the outbox ignores a key it holds already.
 func (s *Service) addSendJob(ctx context.Context, tx bun.IDB, run Run, key string, urgent bool) error {
+	return queue.Add(ctx, tx, s.sendJob(run, key, urgent))
+}
+
+func (s *Service) sendJob(run Run, key string, urgent bool) queue.Job {
 	q := queue.QueueLow
 	if urgent {
 		q = queue.QueueCritical
 	}
-	return queue.Add(ctx, tx, queue.Job{Key: key, Type: TaskSend, Payload: sendPayload{RunID: run.ID}, Queue: q,
-		MaxRetry: s.maxRetry, Timeout: 5 * time.Minute})
+	return queue.Job{Key: key, Type: TaskSend, Payload: sendPayload{RunID: run.ID}, Queue: q, MaxRetry: s.maxRetry, Timeout: 5 * time.Minute}
 }
 
 // ScheduledKey is the outbox key of a subscription's scheduled digest for
@@ -39,29 +43,29 @@ func ScheduledKey(subscriptionID string, scheduledFor time.Time) string {
 
 // Tick schedules every due digest: for each enabled subscription whose next
 // run is due, one run for the latest scheduled time at or before now, and
-// its send job. Safe to run in several processes at once: the subscription
-// row's version is compared and set in the same transaction that inserts
-// the run and the job. It returns how many runs it created.
+// its send job. Safe to run in several processes at once: each
+// subscription row's version is compared and set in the same transaction
+// that inserts its run and job. Due subscriptions are handled in batches
+// of tickBatch per transaction. It returns how many runs it created.
 func (s *Service) Tick(ctx context.Context) (int, error) {
 	now := s.clock()
 	created, after := 0, ""
 	for {
 		var rows []subscriptionRow
 		err := s.db.Read.NewSelect().Model(&rows).Where("enabled = ? AND next_run_at <= ? AND id > ?", true, now, after).
-			Order("id").Limit(200).Scan(ctx)
+			Order("id").Limit(tickBatch).Scan(ctx)
 		if err != nil {
 			return created, fmt.Errorf("select due digest subscriptions: %w", err)
 		}
-		for i := range rows {
-			ok, err := s.scheduleOne(ctx, &rows[i], now)
-			if err != nil {
-				return created, err
-			}
-			if ok {
-				created++
-			}
+		if len(rows) == 0 {
+			break
 		}
-		if len(rows) < 200 {
+		n, err := s.scheduleBatch(ctx, rows, now)
+		created += n
+		if err != nil {
+			return created, err
+		}
+		if len(rows) < tickBatch {
 			break
 		}
 		after = rows[len(rows)-1].ID
@@ -73,52 +77,81 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 	return created, nil
 }
 
-func (s *Service) scheduleOne(ctx context.Context, row *subscriptionRow, now time.Time) (bool, error) {
-	sched, err := ParseSchedule(row.Schedule, row.TimeZone)
-	if err != nil {
-		// Stored settings were valid when saved; a zone database change can
-		// still break them. Stop scheduling and say so, rather than fail
-		// every tick.
-		s.log.ErrorContext(ctx, "digest schedule no longer parses; scheduling stopped", "subscription_id", row.ID, "err", err)
-		_, err := s.db.NewUpdate().Model((*subscriptionRow)(nil)).Set("next_run_at = NULL").Where("id = ? AND version = ?", row.ID, row.Version).Exec(ctx)
-		return false, err
-	}
-	next := sched.Next(now).UTC()
-	due, ok := sched.LatestDue(row.ScheduledThrough, now)
-	if !ok {
-		_, err := s.db.NewUpdate().Model((*subscriptionRow)(nil)).Set("next_run_at = ?", next).
-			Where("id = ? AND version = ?", row.ID, row.Version).Exec(ctx)
-		return false, err
-	}
-	due = due.UTC()
-	covered := row.CoveredThrough.UTC()
-	// A digest sent by hand after this slot already covered it.
-	skip := !covered.Before(due)
-	created := false
-	err = s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		upd := tx.NewUpdate().Model((*subscriptionRow)(nil)).Set("scheduled_through = ?", due).Set("next_run_at = ?", next).
-			Set("version = version + 1").Where("id = ? AND version = ?", row.ID, row.Version)
-		if !skip {
-			upd = upd.Set("covered_through = ?", due)
-		}
-		res, err := upd.Exec(ctx)
+// tickBatch is how many due subscriptions one tick transaction handles.
+const tickBatch = 200
+
+// slot is what the tick decided for one due subscription.
+type slot struct {
+	row  *subscriptionRow
+	due  time.Time // zero: nothing due, only next_run_at is fixed
+	next *time.Time
+	skip bool // a manual digest already covered the slot
+}
+
+func (s *Service) scheduleBatch(ctx context.Context, rows []subscriptionRow, now time.Time) (int, error) {
+	slots := make([]slot, 0, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		sched, err := storedSchedule(row.Schedule, row.TimeZone)
 		if err != nil {
-			return fmt.Errorf("advance digest schedule of %s: %w", row.ID, err)
+			// Stored settings were valid when saved; a zone database change
+			// can still break them. Stop scheduling and say so, rather than
+			// fail every tick.
+			s.log.ErrorContext(ctx, "digest schedule no longer parses; scheduling stopped", "subscription_id", row.ID, "err", err)
+			slots = append(slots, slot{row: row})
+			continue
 		}
-		if n, _ := res.RowsAffected(); n == 0 || skip {
-			return nil // another process scheduled it, or nothing to send
+		next := sched.Next(now).UTC()
+		sl := slot{row: row, next: &next}
+		if due, ok := sched.LatestDue(row.ScheduledThrough, now); ok {
+			sl.due = due.UTC()
+			sl.skip = !row.CoveredThrough.UTC().Before(sl.due)
 		}
-		run := Run{ID: ids.At(now), SubscriptionID: row.ID, Kind: RunScheduled, ScheduledFor: due,
-			PeriodStart: laterOf(covered, due.Add(-MaxLookback)), PeriodEnd: due, Status: RunPending, CreatedAt: now, UpdatedAt: now}
-		res, err = tx.NewInsert().Model(&run).On("CONFLICT (subscription_id, kind, scheduled_for) DO NOTHING").Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("insert digest run: %w", err)
+		slots = append(slots, sl)
+	}
+	created := 0
+	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		created = 0
+		var runs []Run
+		for _, sl := range slots {
+			upd := tx.NewUpdate().Model((*subscriptionRow)(nil)).Set("next_run_at = ?", sl.next).Where("id = ? AND version = ?", sl.row.ID, sl.row.Version)
+			if !sl.due.IsZero() {
+				upd = upd.Set("scheduled_through = ?", sl.due).Set("version = version + 1")
+				if !sl.skip {
+					upd = upd.Set("covered_through = ?", sl.due)
+				}
+			}
+			res, err := upd.Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("advance digest schedule of %s: %w", sl.row.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 || sl.due.IsZero() || sl.skip {
+				continue // another process scheduled it, or nothing to send
+			}
+			runs = append(runs, Run{ID: ids.At(now), SubscriptionID: sl.row.ID, Kind: RunScheduled, ScheduledFor: sl.due,
+				PeriodStart: laterOf(sl.row.CoveredThrough.UTC(), sl.due.Add(-MaxLookback)), PeriodEnd: sl.due, Status: RunPending,
+				CreatedAt: now, UpdatedAt: now})
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if len(runs) == 0 {
 			return nil
 		}
-		created = true
-		return s.addSendJob(ctx, tx, run, ScheduledKey(row.ID, due), false)
+		var inserted []string
+		if err := tx.NewInsert().Model(&runs).On("CONFLICT (subscription_id, kind, scheduled_for) DO NOTHING").Returning("id").
+			Scan(ctx, &inserted); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("insert digest runs: %w", err)
+		}
+		ok := map[string]bool{}
+		for _, id := range inserted {
+			ok[id] = true
+		}
+		jobs := make([]queue.Job, 0, len(inserted))
+		for _, r := range runs {
+			if ok[r.ID] {
+				jobs = append(jobs, s.sendJob(r, ScheduledKey(r.SubscriptionID, r.ScheduledFor), false))
+			}
+		}
+		created = len(jobs)
+		return queue.Add(ctx, tx, jobs...)
 	})
 	return created, err
 }
