@@ -38,7 +38,7 @@ const (
 const MaxLookback = 31 * 24 * time.Hour
 
 // DefaultMaxRetry is how often a failed delivery is retried (the queue's
-// exponential backoff: about 2s, 4s, 8s ... capped at 10 min, ~1.5 h in
+// exponential backoff: about 2s, 4s, 8s ... capped at 10 min, about an hour in
 // all).
 const DefaultMaxRetry = 14
 
