@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -111,7 +112,8 @@ type Overlap struct {
 // the number of events.
 type Backtester struct {
 	base, cand     *Compiled
-	eb, ec         *Evaluator
+	mapping        []int32
+	pair           *evalPair
 	maxExamples    int
 	rep            *BacktestReport
 	before, after  map[string]int64
@@ -131,14 +133,14 @@ func NewBacktester(base, cand *Compiled, maxExamples int, clock func() time.Time
 		clock = time.Now
 	}
 	b := &Backtester{
-		base: base, cand: cand,
 		// Replays must give what live evaluation gave: no wall-clock
 		// deadline (it would depend on machine load).
-		eb: NewEvaluator(EvalOptions{Deadline: -1}), ec: NewEvaluator(EvalOptions{Deadline: -1}),
+		base: base, cand: cand, mapping: identicalRules(base, cand),
 		maxExamples: maxExamples, before: map[string]int64{}, after: map[string]int64{}, trans: map[[2]string]int64{},
 		statsB: map[string]*RuleCounts{}, statsC: map[string]*RuleCounts{}, overlaps: map[[2]string]int64{},
 		clock: clock, start: clock(),
 	}
+	b.pair = b.newPair()
 	b.rep = &BacktestReport{
 		Baseline:  RulesetRef{Version: base.Version, Hash: base.Hash, Rules: len(base.Ruleset.Rules)},
 		Candidate: RulesetRef{Version: cand.Version, Hash: cand.Hash, Rules: len(cand.Ruleset.Rules)},
@@ -181,13 +183,91 @@ func countRecord(stats map[string]*RuleCounts, r *Record) {
 	}
 }
 
+// evalPair evaluates one input with the baseline and then the candidate;
+// the candidate reuses the baseline's results for identical rules.
+type evalPair struct{ eb, ec *Evaluator }
+
+// newPair returns an evaluator pair for one goroutine.
+func (b *Backtester) newPair() *evalPair {
+	eb := NewEvaluator(EvalOptions{Deadline: -1})
+	ec := NewEvaluator(EvalOptions{Deadline: -1})
+	eb.memo = make([]ruleMemo, len(b.base.rules))
+	ec.link = &memoLink{src: eb, mapping: b.mapping}
+	return &evalPair{eb: eb, ec: ec}
+}
+
+// identicalRules maps each candidate rule position to the baseline rule
+// with the same condition and severity expression (same results on any
+// input), or -1. Rules reading reference lists only map when both sides
+// have the same lists.
+func identicalRules(base, cand *Compiled) []int32 {
+	sameLists := listsEqual(base.Ruleset.Lists, cand.Ruleset.Lists)
+	byKey := map[string]int32{}
+	for _, cr := range base.rules {
+		k := cr.rule.When + "\x00" + cr.rule.SeverityExpr
+		if _, ok := byKey[k]; !ok {
+			byKey[k] = cr.pos
+		}
+	}
+	out := make([]int32, len(cand.rules))
+	for i, cr := range cand.rules {
+		out[i] = -1
+		if !sameLists && (strings.Contains(cr.rule.When, "inList") || strings.Contains(cr.rule.SeverityExpr, "inList")) {
+			continue
+		}
+		if bp, ok := byKey[cr.rule.When+"\x00"+cr.rule.SeverityExpr]; ok {
+			out[i] = bp
+		}
+	}
+	return out
+}
+
+func listsEqual(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		vb, ok := b[k]
+		if !ok || len(va) != len(vb) {
+			return false
+		}
+		for i := range va {
+			if va[i] != vb[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (p *evalPair) eval(b *Backtester, in *Input) (*Record, *Record, error) {
+	rb, err := p.eb.Evaluate(b.base, in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("event %s: %w", in.Event.ID, err)
+	}
+	rc, err := p.ec.Evaluate(b.cand, in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("event %s: %w", in.Event.ID, err)
+	}
+	return rb, rc, nil
+}
+
+// evalChunk evaluates a chunk of inputs with one pair.
+func (b *Backtester) evalChunk(p *evalPair, ins []*Input) ([]*Record, []*Record, error) {
+	rbs, rcs := make([]*Record, len(ins)), make([]*Record, len(ins))
+	for i, in := range ins {
+		rb, rc, err := p.eval(b, in)
+		if err != nil {
+			return nil, nil, err
+		}
+		rbs[i], rcs[i] = rb, rc
+	}
+	return rbs, rcs, nil
+}
+
 // Add replays one input through both rulesets.
 func (b *Backtester) Add(in *Input) error {
-	rb, err := b.eb.Evaluate(b.base, in)
-	if err != nil {
-		return err
-	}
-	rc, err := b.ec.Evaluate(b.cand, in)
+	rb, rc, err := b.pair.eval(b, in)
 	if err != nil {
 		return err
 	}
@@ -195,37 +275,11 @@ func (b *Backtester) Add(in *Input) error {
 	return nil
 }
 
-// AddChunk replays inputs, evaluating the baseline and the candidate on
-// two goroutines (one Evaluator each), then accumulates in input order.
+// AddChunk replays inputs in order.
 func (b *Backtester) AddChunk(ins []*Input) error {
-	rbs := make([]*Record, len(ins))
-	errc := make(chan error, 1)
-	go func() {
-		for i, in := range ins {
-			r, err := b.eb.Evaluate(b.base, in)
-			if err != nil {
-				errc <- fmt.Errorf("event %s: %w", in.Event.ID, err)
-				return
-			}
-			rbs[i] = r
-		}
-		errc <- nil
-	}()
-	rcs := make([]*Record, len(ins))
-	var cerr error
-	for i, in := range ins {
-		r, err := b.ec.Evaluate(b.cand, in)
-		if err != nil {
-			cerr = fmt.Errorf("event %s: %w", in.Event.ID, err)
-			break
-		}
-		rcs[i] = r
-	}
-	if err := <-errc; err != nil {
+	rbs, rcs, err := b.evalChunk(b.pair, ins)
+	if err != nil {
 		return err
-	}
-	if cerr != nil {
-		return cerr
 	}
 	for i := range ins {
 		b.AddPair(rbs[i], rcs[i])

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -334,16 +333,38 @@ func (s *Service) Backtest(ctx context.Context, base, cand *Compiled, from, to t
 	progress func(processed int64, at time.Time) error) (*BacktestReport, error) {
 	bt := NewBacktester(base, cand, maxExamples, s.opts.Clock)
 	const chunk = 256
-	ch := make(chan []*Input, 4)
-	var done atomic.Int64
+	type job struct {
+		seq int
+		ins []*Input
+	}
+	type result struct {
+		seq      int
+		ins      []*Input
+		rbs, rcs []*Record
+	}
+	jobs := make(chan job, 4)
+	results := make(chan result, 4)
 	g, gctx := errgroup.WithContext(ctx)
+	// Reader: pages of stored events (intake decodes them), merged with the
+	// stored Odoo contexts, cut into numbered chunks.
 	g.Go(func() error {
-		defer close(ch)
+		defer close(jobs)
 		ctxs := &contextCursor{store: s.store, idb: s.db.Read}
 		if !to.IsZero() {
 			ctxs.upTo = ids.At(to)[:10] + "~"
 		}
+		seq := 0
 		buf := make([]*Input, 0, chunk)
+		send := func() error {
+			select {
+			case jobs <- job{seq: seq, ins: buf}:
+				seq++
+				buf = make([]*Input, 0, chunk)
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
 		err := s.opts.Events.StreamEvents(gctx, s.db.Read, intake.StreamFilter{From: from, To: to}, func(se *intake.StoredEvent) error {
 			in := &Input{Event: se.Event, Shipment: se.Shipment}
 			ec, err := ctxs.lookup(gctx, se.Event.ID)
@@ -355,12 +376,7 @@ func (s *Service) Backtest(ctx context.Context, base, cand *Compiled, from, to t
 			}
 			buf = append(buf, in)
 			if len(buf) == chunk {
-				select {
-				case ch <- buf:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				buf = make([]*Input, 0, chunk)
+				return send()
 			}
 			return nil
 		})
@@ -368,23 +384,57 @@ func (s *Service) Backtest(ctx context.Context, base, cand *Compiled, from, to t
 			return err
 		}
 		if len(buf) > 0 {
-			select {
-			case ch <- buf:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+			return send()
 		}
 		return nil
 	})
-	g.Go(func() error {
-		for ins := range ch {
-			if err := bt.AddChunk(ins); err != nil {
-				return fmt.Errorf("backtest: %w", err)
-			}
-			n := done.Add(int64(len(ins)))
-			if progress != nil {
-				if err := progress(n, ins[len(ins)-1].EvalTime()); err != nil {
+	// Two evaluators (one per core), each comparing whole chunks.
+	workers := 2
+	var wg errgroup.Group
+	for w := 0; w < workers; w++ {
+		pair := bt.newPair()
+		wg.Go(func() error {
+			for j := range jobs {
+				rbs, rcs, err := bt.evalChunk(pair, j.ins)
+				if err != nil {
 					return err
+				}
+				select {
+				case results <- result{seq: j.seq, ins: j.ins, rbs: rbs, rcs: rcs}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		err := wg.Wait()
+		close(results)
+		return err
+	})
+	// Accumulate in input order (examples are the first changed events).
+	g.Go(func() error {
+		pending := map[int]result{}
+		next := 0
+		var done int64
+		for r := range results {
+			pending[r.seq] = r
+			for {
+				cur, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				next++
+				for i := range cur.ins {
+					bt.AddPair(cur.rbs[i], cur.rcs[i])
+				}
+				done += int64(len(cur.ins))
+				if progress != nil {
+					if err := progress(done, cur.ins[len(cur.ins)-1].EvalTime()); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -64,6 +64,21 @@ func TestBacktester(t *testing.T) {
 			wantChanged++
 		}
 	}
+	// The candidate's records reuse the baseline's results for identical
+	// rules; they must be byte-identical to independent evaluation.
+	pair := bt.newPair()
+	for _, in := range inputs[:500] {
+		_, rc, err := pair.eval(bt, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := ec.Evaluate(cc, in)
+		a, _ := rc.Marshal()
+		w, _ := want.Marshal()
+		if string(a) != string(w) {
+			t.Fatalf("memoised candidate record differs:\n%s\n%s", a, w)
+		}
+	}
 	rep := bt.Report()
 	if rep.Changed != wantChanged || wantChanged == 0 {
 		t.Fatalf("changed = %d, want %d", rep.Changed, wantChanged)

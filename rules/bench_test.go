@@ -87,3 +87,33 @@ func BenchmarkCompilePublish1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBacktestPair is the in-memory cost of one backtest step: the
+// baseline and a candidate with every tenth of its 1,000 rules changed
+// (the candidate reuses the baseline's results for the other rules).
+func BenchmarkBacktestPair(b *testing.B) {
+	base, rep := Compile(syntheticRuleset(1000, 42), CompileOptions{})
+	if base == nil {
+		b.Fatal(rep.Err())
+	}
+	cand, rep := Compile(benchCandidate(base.Ruleset), CompileOptions{})
+	if cand == nil {
+		b.Fatal(rep.Err())
+	}
+	inputs := syntheticInputs(1024, 7)
+	bt := NewBacktester(base, cand, 20, nil)
+	reused := 0
+	for _, m := range bt.mapping {
+		if m >= 0 {
+			reused++
+		}
+	}
+	b.ReportMetric(float64(reused), "identical-rules")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := bt.Add(inputs[i%len(inputs)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -37,12 +37,17 @@ type EvalOptions struct {
 // VM, one Env and scratch buffers, so it must not be used by two
 // goroutines at once; compiled rulesets are shared freely.
 type Evaluator struct {
-	vm       vm.VM
-	env      Env
-	cand     []int32
-	matched  []*compiledRule
-	matches  []Match // scratch, copied into the record at the end
-	shadow   []Match
+	vm      vm.VM
+	env     Env
+	cand    []int32
+	matched []*compiledRule
+	matches []Match // scratch, copied into the record at the end
+	shadow  []Match
+	// Backtests: memo records this evaluator's per-rule results for the
+	// current event (gen), link reuses another evaluator's.
+	memo     []ruleMemo
+	gen      uint64
+	link     *memoLink
 	deadline time.Duration
 	clock    func() time.Time
 }
@@ -91,6 +96,75 @@ func (e *Evaluator) run(p *vm.Program) (any, error) {
 	return e.vm.Run(p, &e.env)
 }
 
+// ruleMemo is one rule's results for the current event, kept by a
+// recording evaluator so a second evaluator can reuse them.
+type ruleMemo struct {
+	gen     uint64
+	when    bool
+	whenErr error
+	sevRan  bool
+	sev     any
+	sevErr  error
+}
+
+// memoLink lets an evaluator reuse the results of identical rules that
+// another evaluator just computed on the same input (backtests: most rules
+// of a candidate are unchanged from the baseline).
+type memoLink struct {
+	src     *Evaluator
+	mapping []int32 // this ruleset's rule position → source rule position, or -1
+}
+
+func (e *Evaluator) memoFor(cr *compiledRule) *ruleMemo {
+	if e.link == nil {
+		return nil
+	}
+	bp := e.link.mapping[cr.pos]
+	if bp < 0 {
+		return nil
+	}
+	if m := &e.link.src.memo[bp]; m.gen == e.link.src.gen {
+		return m
+	}
+	return nil
+}
+
+func (e *Evaluator) record(cr *compiledRule) *ruleMemo {
+	if e.memo == nil {
+		return nil
+	}
+	m := &e.memo[cr.pos]
+	if m.gen != e.gen {
+		*m = ruleMemo{gen: e.gen}
+	}
+	return m
+}
+
+// runWhen evaluates a rule's condition (or reuses a linked result).
+func (e *Evaluator) runWhen(cr *compiledRule) (bool, error) {
+	if m := e.memoFor(cr); m != nil {
+		return m.when, m.whenErr
+	}
+	out, err := e.run(cr.when)
+	ok, _ := out.(bool)
+	if m := e.record(cr); m != nil {
+		m.when, m.whenErr = ok && err == nil, err
+	}
+	return ok && err == nil, err
+}
+
+// runSeverity evaluates a rule's severity expression (or reuses it).
+func (e *Evaluator) runSeverity(cr *compiledRule) (any, error) {
+	if m := e.memoFor(cr); m != nil && m.sevRan {
+		return m.sev, m.sevErr
+	}
+	out, err := e.run(cr.severity)
+	if m := e.record(cr); m != nil {
+		m.sevRan, m.sev, m.sevErr = true, out, err
+	}
+	return out, err
+}
+
 func ruleError(r *Rule, field string, err error) RuleError {
 	re := RuleError{RuleID: r.ID, RuleVersion: r.Version, Field: field, Line: 1, Column: 1, Message: err.Error()}
 	var fe *file.Error
@@ -113,6 +187,7 @@ func (e *Evaluator) Evaluate(c *Compiled, in *Input) (*Record, error) {
 }
 
 func (e *Evaluator) evaluate(c *Compiled) *Record {
+	e.gen++
 	env := &e.env
 	rec := &Record{
 		EventID:        env.Event.ID,
@@ -139,19 +214,19 @@ func (e *Evaluator) evaluate(c *Compiled) *Record {
 		}
 		cr := c.rules[pos]
 		r := cr.rule
-		out, err := e.run(cr.when)
+		out, err := e.runWhen(cr)
 		if err != nil {
 			rec.Errors = append(rec.Errors, ruleError(r, "when", err))
 			continue
 		}
-		if ok, _ := out.(bool); !ok {
+		if !out {
 			continue
 		}
 		m := Match{RuleID: r.ID, RuleVersion: r.Version, Priority: r.Priority, Kind: r.Kind}
 		if r.Kind == KindClassify {
 			m.Category, m.Severity = r.Category, r.Severity
 			if cr.severity != nil {
-				sv, err := e.run(cr.severity)
+				sv, err := e.runSeverity(cr)
 				switch s, _ := sv.(string); {
 				case err != nil:
 					rec.Errors = append(rec.Errors, ruleError(r, "severity_expr", err))
