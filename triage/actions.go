@@ -461,6 +461,7 @@ func (s *Service) ProposeFromAI(ctx context.Context, tx bun.IDB, caseID string, 
 		return err
 	}
 	ch := s.newChanges(ctx, s.now())
+	ctx = withTracker(ctx, ch)
 	c, err := lockCase(ctx, tx, caseID)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package triage
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type changes struct {
 	actor audit.Actor
 
 	cases      map[string]*Case
+	orig       map[string]*Case // as loaded, for writing only changed columns
 	order      []string
 	isNew      map[string]bool
 	termsDirty map[string]bool
@@ -48,7 +50,7 @@ type changes struct {
 }
 
 func (s *Service) newChanges(ctx context.Context, now time.Time) *changes {
-	return &changes{s: s, ctx: ctx, now: now.UTC(), actor: actorOf(ctx), cases: map[string]*Case{}, isNew: map[string]bool{},
+	return &changes{s: s, ctx: ctx, now: now.UTC(), actor: actorOf(ctx), cases: map[string]*Case{}, orig: map[string]*Case{}, isNew: map[string]bool{},
 		termsDirty: map[string]bool{}, actions: map[string]*Action{}, summarize: map[string]bool{}, scoreETA: map[string]bool{}}
 }
 
@@ -136,17 +138,97 @@ func (ch *changes) refresh(c *Case) {
 	c.UpdatedAt = ch.now
 }
 
+type trackKey struct{}
+
+// withTracker makes case loads in ctx record their original state in ch.
+func withTracker(ctx context.Context, ch *changes) context.Context {
+	return context.WithValue(ctx, trackKey{}, ch)
+}
+
+// track records the state of freshly loaded cases, so flush writes only
+// the columns that changed (fewer index updates per row).
+func track(ctx context.Context, cs ...*Case) {
+	ch, ok := ctx.Value(trackKey{}).(*changes)
+	if !ok {
+		return
+	}
+	for _, c := range cs {
+		if _, seen := ch.orig[c.ID]; !seen && !ch.isNew[c.ID] {
+			ch.orig[c.ID] = c.clone()
+		}
+	}
+}
+
+// caseFields maps Case struct fields to their columns (all but the key
+// and created_at, which never change).
+var caseFields = func() []struct {
+	index  int
+	column string
+} {
+	var out []struct {
+		index  int
+		column string
+	}
+	t := reflect.TypeOf(Case{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("bun")
+		if f.Anonymous || tag == "" || tag == "-" {
+			continue
+		}
+		col, _, _ := strings.Cut(tag, ",")
+		if col == "id" || col == "created_at" {
+			continue
+		}
+		out = append(out, struct {
+			index  int
+			column string
+		}{i, col})
+	}
+	return out
+}()
+
+// changedColumns returns the columns whose values differ between a and b.
+func changedColumns(a, b *Case) []string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var out []string
+	for _, f := range caseFields {
+		if !reflect.DeepEqual(va.Field(f.index).Interface(), vb.Field(f.index).Interface()) {
+			out = append(out, f.column)
+		}
+	}
+	return out
+}
+
 // flush writes the changeset inside tx.
 func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 	rows := make([]*Case, 0, len(ch.order))
+	cols := map[string]bool{}
+	all := false
 	for _, id := range ch.order {
 		c := ch.cases[id]
 		if !ch.isNew[id] {
 			c.Version++
+			if o := ch.orig[id]; o != nil {
+				for _, col := range changedColumns(o, c) {
+					cols[col] = true
+				}
+			} else {
+				all = true
+			}
 		}
 		rows = append(rows, c)
 	}
-	if err := upsertCases(ctx, tx, rows); err != nil {
+	set := caseColumns
+	if !all {
+		set = make([]string, 0, len(cols))
+		for _, col := range caseColumns {
+			if cols[col] {
+				set = append(set, col)
+			}
+		}
+	}
+	if err := upsertCases(ctx, tx, rows, set); err != nil {
 		return err
 	}
 	if err := ch.writeTerms(ctx, tx); err != nil {
@@ -255,14 +337,19 @@ var caseColumns = []string{"kind", "fingerprint", "state", "bucket", "title", "c
 	"resolve_by", "due_at", "sla_state", "sla_next_check_at", "respond_breached_at", "resolve_breached_at", "business_hours",
 	"escalation_level", "priority", "priority_components", "eta_risk", "eta_detail", "source", "detail", "version", "updated_at"}
 
-// upsertCases writes new and changed cases with one statement per 500.
-// Callers hold the rows (FOR UPDATE on PostgreSQL, the single writer on
-// SQLite), so writing every column is safe.
-func upsertCases(ctx context.Context, tx bun.IDB, rows []*Case) error {
+// upsertCases writes new and changed cases with one statement per 500:
+// new rows whole, existing rows the columns in set. Callers hold the rows
+// (FOR UPDATE on PostgreSQL, the single writer on SQLite).
+func upsertCases(ctx context.Context, tx bun.IDB, rows []*Case, set []string) error {
 	for i := 0; i < len(rows); i += 500 {
 		part := rows[i:min(i+500, len(rows))]
-		q := tx.NewInsert().Model(&part).On("CONFLICT (id) DO UPDATE")
-		for _, col := range caseColumns {
+		q := tx.NewInsert().Model(&part)
+		if len(set) == 0 {
+			q = q.On("CONFLICT (id) DO NOTHING")
+		} else {
+			q = q.On("CONFLICT (id) DO UPDATE")
+		}
+		for _, col := range set {
 			q = q.Set(col + " = EXCLUDED." + col)
 		}
 		if _, err := q.Exec(ctx); err != nil {

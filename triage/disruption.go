@@ -241,6 +241,7 @@ func (s *Service) OpenDisruption(ctx context.Context, tx bun.IDB, in DisruptionI
 		in.Source = "anomaly"
 	}
 	ch := s.newChanges(audit.WithActor(ctx, audit.System), s.now())
+	ctx = withTracker(ctx, ch)
 	live, err := casesByFingerprint(ctx, tx, []string{k.fingerprint()}, ch.now)
 	if err != nil {
 		return "", err

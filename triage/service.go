@@ -185,6 +185,7 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.
 	var ch *changes
 	err := s.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		ch = s.newChanges(ctx, s.now())
+		ctx = withTracker(ctx, ch)
 		if err := fn(ctx, tx, ch); err != nil {
 			return err
 		}

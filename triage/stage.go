@@ -97,6 +97,7 @@ func (s *Service) runBatch(ctx context.Context, tx bun.IDB, batch []*intake.Proc
 	}
 	ctx = audit.WithActor(ctx, audit.System)
 	ch := s.newChanges(ctx, s.now())
+	ctx = withTracker(ctx, ch)
 	if err := s.process(ctx, tx, ch, batch, evals); err != nil {
 		return err
 	}

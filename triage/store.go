@@ -33,6 +33,7 @@ func lockCases(ctx context.Context, tx bun.IDB, caseIDs []string) (map[string]*C
 		for _, c := range rows {
 			out[c.ID] = c
 		}
+		track(ctx, rows...)
 	}
 	return out, nil
 }
@@ -113,6 +114,7 @@ func casesByFingerprint(ctx context.Context, tx bun.IDB, fps []string, closedAft
 		if err := q.Scan(ctx); err != nil {
 			return nil, fmt.Errorf("load cases by fingerprint: %w", err)
 		}
+		track(ctx, rows...)
 		for _, c := range rows {
 			cur := out[c.Fingerprint]
 			switch {
