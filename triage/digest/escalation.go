@@ -151,6 +151,9 @@ func (s *Service) ingest(ctx context.Context, subs map[string]*immSub, st *Escal
 			return fmt.Errorf("load escalation watermark: %w", err)
 		}
 		exists := err == nil
+		if !exists {
+			cur.Value = s.feed.CursorAt(s.clock().Add(-FirstPollLookback))
+		}
 		batch, err := s.feed.EscalationsAfter(ctx, cur.Value, feedBatch)
 		if err != nil {
 			return fmt.Errorf("read escalations: %w", err)

@@ -135,6 +135,8 @@ func (f *feed) EscalationsAfter(_ context.Context, cursor string, limit int) ([]
 	return out, nil
 }
 
+func (f *feed) CursorAt(time.Time) string { return "" }
+
 func (f *feed) StillEscalated(_ context.Context, ids []string) (map[string]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -207,9 +207,12 @@ func (s *Service) ListSubscriptions(ctx context.Context, p auth.Principal, f Lis
 			return nil, apperr.Forbidden("listing every subscription needs digests:admin")
 		}
 	} else {
+		if p.UserID == "" {
+			return []Subscription{}, nil // a machine token has no subscriptions of its own
+		}
 		team := s.principalTeam(ctx, p)
 		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			q = q.Where("subscriber_kind = ? AND user_id = ?", SubscriberUser, cmp.Or(p.UserID, "\x00"))
+			q = q.Where("subscriber_kind = ? AND user_id = ?", SubscriberUser, p.UserID)
 			if team != "" {
 				q = q.WhereOr("subscriber_kind = ? AND team = ?", SubscriberTeam, team)
 			}

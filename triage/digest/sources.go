@@ -175,7 +175,13 @@ type EscalationFeed interface {
 	// StillEscalated returns which of the cases are still open and
 	// escalated (for repeat notices).
 	StillEscalated(ctx context.Context, caseIDs []string) (map[string]bool, error)
+	// CursorAt returns a cursor before every escalation from t on: the
+	// first poll starts there, so history older than that is not notified.
+	CursorAt(t time.Time) string
 }
+
+// FirstPollLookback is how far back the very first escalation poll reads.
+const FirstPollLookback = time.Hour
 
 // OdooPoster posts digests into Odoo. internal/app implements it with the
 // odoo client. Both methods are idempotent on marker: when a message or

@@ -243,6 +243,9 @@ func (s *Source) EscalationsAfter(ctx context.Context, cursor string, limit int)
 	return out, nil
 }
 
+// CursorAt is the smallest timeline id of time t.
+func (s *Source) CursorAt(t time.Time) string { return ulidFloor(t) }
+
 // StillEscalated reports which cases are still in the working queue (not
 // closed, not snoozed): repeat notices only remind of those.
 func (s *Source) StillEscalated(ctx context.Context, caseIDs []string) (map[string]bool, error) {

@@ -173,6 +173,11 @@ func TestEscalationFeed(t *testing.T) {
 		if err != nil || len(rest) != 1 || rest[0].At != m(10) {
 			t.Fatalf("settled line: %+v, %v", rest, err)
 		}
+		// The first poll starts at a point in time, not at the dawn of history.
+		late, err := src.EscalationsAfter(ctx, src.CursorAt(m(3)), 100)
+		if err != nil || len(late) != 2 || late[0].At.Before(m(3)) {
+			t.Fatalf("from CursorAt(m3): %+v, %v", late, err)
+		}
 		still, err := src.StillEscalated(ctx, []string{"E1", "E2", "nope"})
 		if err != nil || !still["E1"] || still["E2"] || still["nope"] {
 			t.Fatalf("still escalated = %v, %v", still, err)
