@@ -17,6 +17,7 @@ func (a *App) wireFeatures(ctx context.Context) error {
 		a.wireOdoo,
 		a.wireAI,
 		a.wireTriage,
+		a.wireETA,
 		a.wireDigest,
 		a.wireConsole,
 	}

@@ -78,6 +78,10 @@ type Config struct {
 	LLMCostPer1KInput  float64       `env:"LLM_COST_PER_1K_INPUT" default:"0" example:"0.00015" check:"nonnegative" doc:"Price in USD per 1000 prompt tokens, for the cost metric."`
 	LLMCostPer1KOutput float64       `env:"LLM_COST_PER_1K_OUTPUT" default:"0" example:"0.0006" check:"nonnegative" doc:"Price in USD per 1000 completion tokens, for the cost metric."`
 
+	// ETA risk (triage/eta).
+	ETARetrainInterval time.Duration `env:"ETA_RETRAIN_INTERVAL" default:"6h" example:"1h" check:"positive" doc:"How often the ETA-risk model is retrained from delivered shipments (a process with no stored model also trains once at start)."`
+	ETAHistory         time.Duration `env:"ETA_HISTORY" default:"8760h" example:"2160h" check:"positive" doc:"How far back delivered shipments are learned from by the ETA-risk model."`
+
 	// Email.
 	SMTPURL  string `env:"SMTP_URL" secret:"true" example:"smtp://user:pass@mail.example.com:587?starttls=true" check:"url:smtp,smtps" doc:"SMTP server for digests: smtp:// (STARTTLS when offered or ?starttls=true) or smtps:// (implicit TLS)."`
 	SMTPFrom string `env:"SMTP_FROM" example:"Yardmaster <yardmaster@example.com>" doc:"From address of digest emails."`
