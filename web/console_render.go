@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/yardmaster/yardmaster/internal/auth"
+	"github.com/yardmaster/yardmaster/triage"
 )
 
 // The templates and static files are compiled into the binary.
@@ -269,6 +270,33 @@ func (cn *Console) funcs() template.FuncMap {
 			return "?" + n.Encode()
 		},
 		"prettyjson": prettyJSON,
+		// lane shows "US>DE" as "US → DE" ("?" for an unknown end).
+		"lane": func(l string) string {
+			o, d, _ := strings.Cut(l, ">")
+			if o == "" {
+				o = "?"
+			}
+			if d == "" {
+				d = "?"
+			}
+			return o + " → " + d
+		},
+		// preview and result decode an action's stored preview and outcome
+		// (nil when they do not decode, and the template shows nothing).
+		"preview": func(raw []byte) *triage.Preview {
+			var p triage.Preview
+			if json.Unmarshal(raw, &p) != nil {
+				return nil
+			}
+			return &p
+		},
+		"result": func(raw []byte) *triage.Result {
+			var r triage.Result
+			if json.Unmarshal(raw, &r) != nil {
+				return nil
+			}
+			return &r
+		},
 		// strs turns a slice of string-kinded values (states, severities)
 		// into strings for has.
 		"strs": func(v any) []string {
@@ -318,8 +346,10 @@ func relTime(now, t time.Time) string {
 		return "just now"
 	case d < time.Hour:
 		s = fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
+	case d < 6*time.Hour:
 		s = fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh", int(d.Hours()))
 	default:
 		s = fmt.Sprintf("%dd", int(d.Hours()/24))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/config"
 	"github.com/yardmaster/yardmaster/internal/db"
+	"github.com/yardmaster/yardmaster/internal/demo"
 	"github.com/yardmaster/yardmaster/internal/logx"
 	"github.com/yardmaster/yardmaster/internal/metrics"
 	"github.com/yardmaster/yardmaster/internal/queue"
@@ -51,6 +52,8 @@ type App struct {
 	Version string
 	Out     io.Writer
 	Demo    bool
+	// demoClock is the demo's replay clock (nil unless Demo with no Now).
+	demoClock *demo.Clock
 
 	DB    *db.DB
 	Box   *secretbox.Box
@@ -172,13 +175,19 @@ func Open(ctx context.Context, opts Options) (_ *App, err error) {
 	if opts.Logger == nil {
 		opts.Logger = logx.Discard()
 	}
+	// The demo replays days of traffic on its own clock (see demo.Clock).
+	var demoClock *demo.Clock
+	if opts.Now == nil && opts.Demo {
+		demoClock = demo.NewClock()
+		opts.Now = demoClock.Now
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
-	a := &App{Config: cfg, Log: opts.Logger, Now: opts.Now, Version: opts.Version, Out: opts.Out, Demo: opts.Demo}
+	a := &App{Config: cfg, Log: opts.Logger, Now: opts.Now, Version: opts.Version, Out: opts.Out, Demo: opts.Demo, demoClock: demoClock}
 	defer func() {
 		if err != nil {
 			_ = a.Close()

@@ -41,7 +41,7 @@ func (a *App) wireDemo(ctx context.Context) error {
 			return fmt.Errorf("demo: needs the intake and triage features")
 		}
 		started = true
-		d := demo.Deps{DB: a.DB, Now: a.Now, Log: a.Log, Out: a.Out, Intake: a.Intake, Triage: a.Triage, Emulator: em}
+		d := demo.Deps{DB: a.DB, Now: a.Now, Log: a.Log, Out: a.Out, Intake: a.Intake, Triage: a.Triage, Emulator: em, Clock: a.demoClock}
 		if a.Odoo != nil {
 			d.Mirror = a.Odoo.Mirror
 		}

@@ -81,6 +81,9 @@ type Deps struct {
 	Mirror *odoo.Mirror
 	// Random seeds the stories (same seed, same demo).
 	Random uint64
+	// Clock, when set, is the process clock: the replay runs on the
+	// events' own times (see Clock).
+	Clock *Clock
 }
 
 // Report says what Run seeded.
@@ -470,9 +473,14 @@ func SeedAll(ctx context.Context, d Deps) (Report, error) {
 		}
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].s.Steps[items[i].n].At.Before(items[j].s.Steps[items[j].n].At) })
+	lag := rand.New(rand.NewPCG(d.Random, 3))
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return rep, err
+		}
+		if d.Clock != nil {
+			// Carriers report a few minutes to an hour late.
+			d.Clock.Replay(it.s.Steps[it.n].At.Add(time.Duration(2+lag.IntN(50)) * time.Minute))
 		}
 		if err := st.sender.send(ctx, it.s, it.s.Steps[it.n], it.n); err != nil {
 			return rep, err
@@ -480,10 +488,27 @@ func SeedAll(ctx context.Context, d Deps) (Report, error) {
 		it.s.sent = it.n + 1
 		rep.Deliveries++
 	}
+	if d.Clock != nil {
+		d.Clock.Live()
+	}
 	rep.Shipments = len(ships)
 	n, a, err := workCases(ctx, d, users)
 	rep.Cases, rep.Actions = n, a
+	if err != nil {
+		return rep, err
+	}
+	_, err = audit.Append(admin, d.DB, d.Now(), audit.Record{Action: SeededAction, SubjectType: "demo", SubjectID: "demo",
+		After: map[string]any{"shipments": rep.Shipments, "deliveries": rep.Deliveries, "cases": rep.Cases, "actions": rep.Actions}})
 	return rep, err
+}
+
+// SeededAction is the audit action written when seeding is complete.
+const SeededAction = "demo.seeded"
+
+// Seeded reports whether the demo finished seeding this database.
+func Seeded(ctx context.Context, idb bun.IDB) (bool, error) {
+	es, err := audit.List(ctx, idb, audit.Filter{Action: SeededAction}, 1)
+	return len(es) > 0, err
 }
 
 // resume re-issues credentials for the live stream of a seeded demo.
