@@ -18,8 +18,10 @@ import (
 // intake.Shipment) are read.
 type shipmentStateRow struct {
 	bun.BaseModel `bun:"table:intake_shipments"`
-	ID            string `bun:"id"`
-	State         string `bun:"state"`
+	ID            string    `bun:"id"`
+	Status        string    `bun:"status"`
+	UpdatedAt     time.Time `bun:"updated_at"`
+	State         string    `bun:"state"`
 }
 
 // completedPage is how many shipments one query reads; memory stays
@@ -32,7 +34,9 @@ var lastMileStatuses = []string{string(intake.StatusOutForDelivery), string(inta
 
 // CompletedShipments streams the delivered shipments last updated at or
 // after since from intake's tables, page by page in id order, as training
-// input for TrainLive. LastMileAt is the first last-mile milestone found in
+// input for TrainLive. Pages walk the primary key and the status and age
+// filters are applied here: a filtered, id-ordered page query would make
+// the database re-read and sort every delivered shipment for each page. LastMileAt is the first last-mile milestone found in
 // the shipment's events; Exceptions are the categories of its exceptions
 // (closed or still open). A state that does not decode ends the stream with
 // the error.
@@ -40,10 +44,8 @@ func CompletedShipments(ctx context.Context, idb bun.IDB, since time.Time) iter.
 	return func(yield func(Completed, error) bool) {
 		after := ""
 		for {
-			var rows []shipmentStateRow
-			q := idb.NewSelect().Model(&rows).Column("id", "state").
-				Where("status = ?", string(intake.StatusDelivered)).Where("updated_at >= ?", since.UTC()).
-				OrderExpr("id").Limit(completedPage)
+			var page []shipmentStateRow
+			q := idb.NewSelect().Model(&page).Column("id", "status", "updated_at", "state").OrderExpr("id").Limit(completedPage)
 			if after != "" {
 				q = q.Where("id > ?", after)
 			}
@@ -51,10 +53,17 @@ func CompletedShipments(ctx context.Context, idb bun.IDB, since time.Time) iter.
 				yield(Completed{}, fmt.Errorf("read delivered shipments: %w", err))
 				return
 			}
-			if len(rows) == 0 {
+			if len(page) == 0 {
 				return
 			}
-			after = rows[len(rows)-1].ID
+			after = page[len(page)-1].ID
+			full := len(page) == completedPage
+			rows := page[:0]
+			for _, r := range page {
+				if r.Status == string(intake.StatusDelivered) && !r.UpdatedAt.Before(since) {
+					rows = append(rows, r)
+				}
+			}
 			ids := make([]string, len(rows))
 			for i := range rows {
 				ids[i] = rows[i].ID
@@ -76,7 +85,7 @@ func CompletedShipments(ctx context.Context, idb bun.IDB, since time.Time) iter.
 					return
 				}
 			}
-			if len(rows) < completedPage {
+			if !full {
 				return
 			}
 		}
@@ -86,6 +95,9 @@ func CompletedShipments(ctx context.Context, idb bun.IDB, since time.Time) iter.
 // firstLastMile returns, per shipment id, the earliest last-mile milestone
 // time among its events.
 func firstLastMile(ctx context.Context, idb bun.IDB, ids []string) (map[string]time.Time, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	var out []struct {
 		ShipmentID string    `bun:"shipment_id"`
 		At         time.Time `bun:"at"`
