@@ -591,3 +591,20 @@ func TestPruneRetention(t *testing.T) {
 		t.Fatalf("events %d", c)
 	}
 }
+
+// A canonical source may also post to its webhook URL with its token.
+func TestCanonicalSourceWebhookRoute(t *testing.T) {
+	d := testenv.DB(t)
+	e := newEnv(t, d, time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC))
+	sc := e.addSource(t, "tpl", intake.KindCanonical, "")
+	ctx := context.Background()
+	body := []byte(item("w1", "in_transit", "", "2026-03-01T10:00:00Z"))
+	rec, err := e.svc.Webhook(ctx, "tpl", canonicalHeaders(sc.Token), body)
+	if err != nil || len(rec.Events) != 1 {
+		t.Fatalf("canonical webhook: %+v %v", rec, err)
+	}
+	other := e.addSource(t, "other", intake.KindCanonical, "")
+	if _, err := e.svc.Webhook(ctx, "tpl", canonicalHeaders(other.Token), body); apperr.KindOf(err) != apperr.KindUnauthorized {
+		t.Fatalf("another source's token: %v", err)
+	}
+}
