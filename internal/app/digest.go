@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/yardmaster/yardmaster/internal/queue"
@@ -28,8 +27,7 @@ func (a *App) wireDigest(ctx context.Context) error {
 	opts := digest.Options{DB: a.DB, Box: a.Box, Now: a.Now, Log: a.Log.With("component", "digest"),
 		Links: digest.Links{Base: a.Config.PublicURL}, Kick: a.Queue.Kick, From: a.Config.SMTPFrom,
 		Directory: digestodoo.NewDirectory(a.DB.Read),
-		Webhooks: &digest.WebhookSender{UserAgent: "Yardmaster-Digest/" + a.Version, Client: &http.Client{Timeout: 30 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}}
+		Webhooks:  digest.NewWebhookSender("Yardmaster-Digest/"+a.Version, a.Config.DigestWebhookPrivate)}
 	if a.Config.SMTPURL != "" {
 		cfg, err := digest.ParseSMTPURL(a.Config.SMTPURL)
 		if err != nil {

@@ -85,6 +85,8 @@ type Config struct {
 	// Email.
 	SMTPURL  string `env:"SMTP_URL" secret:"true" example:"smtp://user:pass@mail.example.com:587?starttls=true" check:"url:smtp,smtps" doc:"SMTP server for digests: smtp:// (STARTTLS when offered or ?starttls=true) or smtps:// (implicit TLS)."`
 	SMTPFrom string `env:"SMTP_FROM" example:"Yardmaster <yardmaster@example.com>" doc:"From address of digest emails."`
+	// DigestWebhookPrivate lets digest webhooks reach non-public addresses.
+	DigestWebhookPrivate bool `env:"DIGEST_WEBHOOK_PRIVATE" default:"false" example:"true" doc:"Let digest webhooks connect to loopback, private-network and link-local addresses (a relay on this host or the LAN). Off: subscribers choose webhook URLs, and digests must not become a way into the internal network."`
 }
 
 // Field describes one configuration variable, for documentation.

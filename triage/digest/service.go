@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -63,8 +62,12 @@ type Options struct {
 	// From is the From address (YARDMASTER_SMTP_FROM).
 	Mailer Mailer
 	From   string
-	// Webhooks posts webhook channels (default: 30s timeout, no redirects).
+	// Webhooks posts webhook channels (default: NewWebhookSender with
+	// AllowPrivateWebhooks).
 	Webhooks *WebhookSender
+	// AllowPrivateWebhooks lets the default sender reach loopback and
+	// private addresses (YARDMASTER_DIGEST_WEBHOOK_PRIVATE).
+	AllowPrivateWebhooks bool
 	MaxRetry int
 }
 
@@ -101,8 +104,7 @@ func New(opts Options) *Service {
 		opts.Kick = func() {}
 	}
 	if opts.Webhooks == nil {
-		opts.Webhooks = &WebhookSender{UserAgent: "Yardmaster-Digest/1", Client: &http.Client{Timeout: 30 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		opts.Webhooks = NewWebhookSender("Yardmaster-Digest/1", opts.AllowPrivateWebhooks)
 	}
 	if opts.MaxRetry <= 0 {
 		opts.MaxRetry = DefaultMaxRetry

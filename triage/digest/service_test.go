@@ -33,7 +33,7 @@ func newEnv(t *testing.T, d *db.DB, start time.Time) *env {
 		t.Fatal(err)
 	}
 	e.svc = New(Options{DB: d, Box: testBox(t), Now: e.clk.Now, Links: Links{Base: "https://ym.example"}, Cases: e.cases, Feed: e.feed,
-		Mailer: &SMTPMailer{Config: cfg, Timeout: 10 * time.Second}, From: "Yardmaster <ym@example.com>"})
+		Mailer: &SMTPMailer{Config: cfg, Timeout: 10 * time.Second}, From: "Yardmaster <ym@example.com>", AllowPrivateWebhooks: true})
 	e.ada = addUser(t, d, "ada", auth.RoleAccount, "ada@example.com", "emea")
 	e.admin = addUser(t, d, "root", auth.RoleAdmin, "root@example.com", "")
 	return e

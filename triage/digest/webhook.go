@@ -6,11 +6,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +35,40 @@ func Sign(key []byte, id string, ts time.Time, body []byte) string {
 	mac.Write([]byte{'.'})
 	mac.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// ErrPrivateAddress is returned when a webhook would connect to a
+// non-public address and the sender does not allow it.
+var ErrPrivateAddress = errors.New("webhook address is not public (loopback, private network or link-local); set YARDMASTER_DIGEST_WEBHOOK_PRIVATE=true to allow")
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// publicIP reports whether ip is a public unicast address.
+func publicIP(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsValid() && ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
+		!cgnat.Contains(ip) && !(ip.Is4() && ip.As4()[0] == 0)
+}
+
+// NewWebhookSender returns a sender with a 30 s timeout that never follows
+// redirects (3xx is a failure) and, unless allowPrivate, refuses to connect
+// to non-public addresses — checked on the resolved address when the
+// connection is made, so a DNS answer cannot smuggle one in.
+func NewWebhookSender(userAgent string, allowPrivate bool) *WebhookSender {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !publicIP(ap.Addr()) {
+				return ErrPrivateAddress
+			}
+			return nil
+		}
+	}
+	tr := &http.Transport{Proxy: nil, DialContext: d.DialContext, ForceAttemptHTTP2: true, MaxIdleConns: 20,
+		IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second}
+	return &WebhookSender{UserAgent: userAgent, Client: &http.Client{Timeout: 30 * time.Second, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 // WebhookSender posts signed JSON.
@@ -67,6 +105,9 @@ func (w *WebhookSender) Post(ctx context.Context, url string, key []byte, id str
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if errors.Is(err, ErrPrivateAddress) {
+			return "", &PermanentError{Err: fmt.Errorf("webhook post: %w", err)}
+		}
 		return "", fmt.Errorf("webhook post: %w", err)
 	}
 	defer resp.Body.Close()

@@ -2,9 +2,11 @@ package digest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +94,7 @@ func TestWebhookPost(t *testing.T) {
 			rc := &receiver{key: key, status: []int{tt.status}}
 			srv := httptest.NewServer(rc)
 			defer srv.Close()
-			w := New(Options{}).webhooks
+			w := New(Options{AllowPrivateWebhooks: true}).webhooks
 			_, err := w.Post(context.Background(), srv.URL+"/hook", key, "digest_01ABC", now, []byte(`{"text":"hi"}`))
 			if (err != nil) != tt.wantErr || IsPermanent(err) != tt.permanent {
 				t.Fatalf("err = %v (permanent %v)", err, IsPermanent(err))
@@ -105,5 +107,32 @@ func TestWebhookPost(t *testing.T) {
 	}
 	if _, err := (&WebhookSender{}).Post(context.Background(), "http://127.0.0.1:1", key, "a.b", now, nil); !IsPermanent(err) {
 		t.Fatalf("id with a dot: %v", err)
+	}
+}
+
+// TestWebhookRefusesPrivateAddresses: by default a subscriber's webhook
+// cannot reach this host or the internal network.
+func TestWebhookRefusesPrivateAddresses(t *testing.T) {
+	rc := &receiver{key: []byte("0123456789abcdef0123456789abcdef")}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
+		_, err := NewWebhookSender("t", false).Post(context.Background(), u, rc.key, "digest_1", time.Now(), []byte(`{}`))
+		if !errors.Is(err, ErrPrivateAddress) || !IsPermanent(err) {
+			t.Fatalf("%s: %v", u, err)
+		}
+	}
+	if len(rc.Received()) != 0 {
+		t.Fatal("the private endpoint was reached")
+	}
+	if _, err := NewWebhookSender("t", true).Post(context.Background(), srv.URL, rc.key, "digest_1", time.Now(), []byte(`{}`)); err != nil {
+		t.Fatalf("allowed private: %v", err)
+	}
+	for ip, want := range map[string]bool{"8.8.8.8": true, "2606:4700::1111": true, "10.1.2.3": false, "192.168.0.1": false, "172.16.5.4": false,
+		"127.0.0.1": false, "::1": false, "169.254.169.254": false, "fe80::1": false, "100.64.0.1": false, "0.0.0.0": false, "::ffff:10.0.0.1": false,
+		"fd00::1": false, "224.0.0.1": false} {
+		if got := publicIP(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("publicIP(%s) = %v", ip, got)
+		}
 	}
 }
