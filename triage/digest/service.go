@@ -68,7 +68,7 @@ type Options struct {
 	// AllowPrivateWebhooks lets the default sender reach loopback and
 	// private addresses (YARDMASTER_DIGEST_WEBHOOK_PRIVATE).
 	AllowPrivateWebhooks bool
-	MaxRetry int
+	MaxRetry             int
 }
 
 // Service manages subscriptions and produces and delivers digests.
