@@ -127,7 +127,7 @@ func TestIntakeHTTP(t *testing.T) {
 	}
 
 	// Canonical source: events API with its token; rate limit → 429.
-	res = do(t, "POST", r.URL+"/api/v1/sources", bearer, []byte(`{"name":"tpl","kind":"canonical","rate_limit":1}`))
+	res = do(t, "POST", r.URL+"/api/v1/sources", bearer, []byte(`{"name":"tpl","kind":"canonical"}`))
 	tok := res.body["token"].(string)
 	evHdr := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + tok}
 	res = do(t, "POST", r.URL+"/api/v1/events", evHdr, []byte(`[{"carrier":"ups","tracking_number":"1Z1","occurred_at":"2026-01-01T10:00:00Z","status":"picked_up"},{"carrier":"ups","tracking_number":"1Z1","occurred_at":"2026-01-01T10:00:00Z","colour":"red"}]`))
@@ -138,7 +138,14 @@ func TestIntakeHTTP(t *testing.T) {
 	if res.status != 422 || !strings.Contains(fmt.Sprint(res.body["errors"]), "colour") {
 		t.Errorf("unknown field: %d %v", res.status, res.body)
 	}
-	res = do(t, "POST", r.URL+"/api/v1/events", evHdr, cbody)
+	// One token per 100 s, burst 1: the second request is limited however
+	// slow the machine is.
+	res = do(t, "POST", r.URL+"/api/v1/sources", bearer, []byte(`{"name":"tpl-slow","kind":"canonical","rate_limit":0.01}`))
+	slowHdr := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + res.body["token"].(string)}
+	if res = do(t, "POST", r.URL+"/api/v1/events", slowHdr, cbody); res.status != 202 {
+		t.Fatalf("first limited request: %d %v", res.status, res.body)
+	}
+	res = do(t, "POST", r.URL+"/api/v1/events", slowHdr, cbody)
 	if res.status != 429 || res.hdr.Get("Retry-After") == "" {
 		t.Errorf("rate limit: %d %v", res.status, res.hdr)
 	}
