@@ -224,8 +224,9 @@ func (cn *Console) funcs() template.FuncMap {
 			}
 			return strings.ToUpper(s[:1]) + s[1:]
 		},
-		"join":  strings.Join,
-		"trunc": truncate,
+		"join":      strings.Join,
+		"hasPrefix": strings.HasPrefix,
+		"trunc":     truncate,
 		"has": func(list []string, v string) bool {
 			for _, x := range list {
 				if x == v {
