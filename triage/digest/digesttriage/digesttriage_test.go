@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yardmaster/yardmaster/internal/auth"
 	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/ids"
+	"github.com/yardmaster/yardmaster/internal/secretbox"
 	"github.com/yardmaster/yardmaster/internal/testenv"
 	"github.com/yardmaster/yardmaster/rules"
 	"github.com/yardmaster/yardmaster/triage"
@@ -183,4 +185,51 @@ func TestEscalationFeed(t *testing.T) {
 			t.Fatalf("still escalated = %v, %v", still, err)
 		}
 	})
+}
+
+// TestNoticeFromTriageTimeline joins the feed to the digest service: a
+// case of the subscription's customer escalated in triage's timeline
+// becomes one immediate notice after group_wait and the settle window.
+func TestNoticeFromTriageTimeline(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	s := &seed{t: t, d: d}
+	s.kase("N1", "42", rules.SeverityCritical, triage.StateOpen, t0)
+	s.kase("N2", "42", rules.SeverityMedium, triage.StateOpen, t0) // below the notice threshold
+	s.line("N1", t0, triage.TLEscalation, "severity high → critical by rule r1")
+	s.line("N2", t0, triage.TLState, "opened by rule r2 (v1): delay, medium")
+	s.save()
+	now := t0.Add(-time.Minute)
+	clock := func() time.Time { return now }
+	src := New(d.Read, clock)
+	k, _ := secretbox.ParseKey(secretbox.NewKey())
+	box, _ := secretbox.New(k)
+	svc := digest.New(digest.Options{DB: d, Box: box, Now: clock, Cases: src, Feed: src})
+	u, err := auth.CreateUser(ctx, d, now, auth.UserSpec{Username: "ada", Email: "ada@example.com", Role: auth.RoleAccount, Password: "a long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := svc.CreateSubscription(ctx, u.Principal(), digest.SubscriptionInput{Name: "n", TimeZone: "UTC", Schedule: "@daily",
+		Customers: digest.CustomerSelection{Include: []digest.Customer{{ID: "42"}}}, Channels: digest.Channels{Email: &digest.EmailChannel{}},
+		Immediate: &digest.Immediate{Enabled: true, MinSeverity: digest.SeverityHigh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []time.Duration{10 * time.Second, 20 * time.Second, 50 * time.Second} {
+		now = t0.Add(step)
+		if _, err := svc.ProcessEscalations(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := svc.ListRuns(ctx, u.Principal(), digest.RunFilter{SubscriptionID: sub.ID, Kind: digest.RunImmediate})
+	if err != nil || len(page.Runs) != 1 {
+		t.Fatalf("notices = %+v, %v", page.Runs, err)
+	}
+	detail, err := svc.GetRun(ctx, u.Principal(), page.Runs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dg := detail.Digest; dg.Totals.Cases != 1 || dg.Customers[0].Cases[0].ID != "N1" || dg.Customers[0].Cases[0].Ref != "#N1" {
+		t.Fatalf("notice lists %+v", dg.Customers)
+	}
 }
