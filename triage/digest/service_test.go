@@ -541,3 +541,55 @@ func TestDuplicateJobDoesNotSendTwice(t *testing.T) {
 		t.Fatalf("messages = %d, want 1", n)
 	}
 }
+
+// cancelMailer simulates a process killed while talking to the server:
+// it cancels the job's context and fails before the message is accepted.
+type cancelMailer struct{ cancel context.CancelFunc }
+
+func (m cancelMailer) Send(ctx context.Context, _ string, _ []string, _ []byte) error {
+	m.cancel()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestRestartMidSend: the worker dies mid-send (its lease stays behind);
+// another process picks the job up — it waits out the lease, then sends
+// the same frozen digest exactly once.
+func TestRestartMidSend(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	e := newEnv(t, d, berlin(t, 2026, 3, 2, 7, 0))
+	sub := e.subscribe(t, e.ada, weekdayInput())
+	_, e.cases.cases = fixture()
+	e.clk.Set(berlin(t, 2026, 3, 2, 8, 0))
+	if _, err := e.svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run := e.runs(t, sub.ID)[0]
+	smtpMailer := e.svc.mailer
+	jobCtx, cancel := context.WithCancel(ctx)
+	e.svc.mailer = cancelMailer{cancel: cancel}
+	if err := e.svc.SendRun(jobCtx, run.ID, false); err == nil {
+		t.Fatal("the killed send reported success")
+	}
+	frozen := e.runs(t, sub.ID)[0].Content
+
+	// The "restarted" process: a new service on the same database, whose
+	// cases have changed meanwhile — the digest must not change.
+	restarted := New(Options{DB: d, Box: e.svc.box, Now: e.clk.Now, Links: e.svc.links, Cases: &caseStore{}, Mailer: smtpMailer, From: e.svc.from})
+	e.clk.Add(time.Minute)
+	if err := restarted.SendRun(ctx, run.ID, false); err == nil || !strings.Contains(err.Error(), "another worker") {
+		t.Fatalf("while the dead worker's lease holds: %v", err)
+	}
+	e.clk.Add(DeliveryLease)
+	if err := restarted.SendRun(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.sink.Messages()
+	if len(msgs) != 1 || !strings.Contains(parseMail(t, msgs[0].Data).Parts[0].Body, "YM-101") {
+		t.Fatalf("messages = %d", len(msgs))
+	}
+	if got := e.runs(t, sub.ID)[0]; got.Content != frozen || got.Status != RunSent {
+		t.Fatalf("after restart: status %s, content changed %v", got.Status, got.Content != frozen)
+	}
+}
