@@ -216,3 +216,24 @@ func TestDeterministicOverview(t *testing.T) {
 		t.Fatalf("empty overview = %q", got)
 	}
 }
+
+func TestRenderHighlights(t *testing.T) {
+	in, cases := fixture()
+	d := build(in, cases)
+	hs := linkHighlights(d, []Highlight{{CaseID: "C1", Text: "Call DHL about the lost parcel."}, {CaseID: "NOPE", Text: "invented"}, {CaseID: "C2", Text: " "}})
+	if len(hs) != 1 || hs[0].Ref != "YM-101" || hs[0].URL != "https://ym.example/console/cases/C1" {
+		t.Fatalf("highlights = %+v", hs)
+	}
+	d.Overview = &Overview{Text: "Acme needs a call today.", GeneratedBy: "AI (m)", Highlights: hs}
+	r, err := Render(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, "- YM-101: Call DHL about the lost parcel. (https://ym.example/console/cases/C1)") ||
+		!strings.Contains(r.Text, "(Written by AI (m) from the cases below.)") {
+		t.Fatalf("text:\n%s", r.Text)
+	}
+	if !strings.Contains(r.HTML, `<a href="https://ym.example/console/cases/C1" style="color:#1f4fd1;text-decoration:none;">YM-101</a>: Call DHL`) {
+		t.Fatalf("html lacks the highlight link")
+	}
+}
