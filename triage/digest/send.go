@@ -199,6 +199,13 @@ func (s *Service) SendRun(ctx context.Context, runID string, final bool) error {
 	}
 	if run.Content == "" {
 		if err := s.freeze(ctx, sub, &run); err != nil {
+			// Say in the history why the digest is not out yet; after the
+			// last attempt the run fails for good.
+			s.noteBuildError(ctx, run.ID, err, final)
+			if final {
+				observeRun(run.Kind, RunFailed)
+				return queue.Permanent(err)
+			}
 			return err
 		}
 		if done(run.Status) {
@@ -576,4 +583,16 @@ func decodeDigest(content string) (*Digest, error) {
 		return nil, fmt.Errorf("decode stored digest: %w", err)
 	}
 	return &d, nil
+}
+
+func (s *Service) noteBuildError(ctx context.Context, runID string, cause error, final bool) {
+	now := s.clock()
+	upd := s.db.NewUpdate().Model((*Run)(nil)).Set("error = ?", truncate("building the digest: "+cause.Error(), 2000)).
+		Set("updated_at = ?", now).Where("id = ? AND content = ''", runID)
+	if final {
+		upd = upd.Set("status = ?", RunFailed).Set("finished_at = ?", now)
+	}
+	if _, err := upd.Exec(context.WithoutCancel(ctx)); err != nil {
+		s.log.ErrorContext(ctx, "record digest build error", "run_id", runID, "err", err)
+	}
 }

@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -591,5 +592,36 @@ func TestRestartMidSend(t *testing.T) {
 	}
 	if got := e.runs(t, sub.ID)[0]; got.Content != frozen || got.Status != RunSent {
 		t.Fatalf("after restart: status %s, content changed %v", got.Status, got.Content != frozen)
+	}
+}
+
+type failingCases struct{}
+
+func (failingCases) CustomerCases(context.Context, CaseQuery) ([]Case, error) {
+	return nil, errors.New("triage database unreachable")
+}
+
+func TestBuildFailureVisible(t *testing.T) {
+	ctx := context.Background()
+	d := testenv.DB(t)
+	e := newEnv(t, d, berlin(t, 2026, 3, 2, 7, 0))
+	sub := e.subscribe(t, e.ada, weekdayInput())
+	e.svc.cases = failingCases{}
+	e.clk.Set(berlin(t, 2026, 3, 2, 8, 0))
+	if _, err := e.svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run := e.runs(t, sub.ID)[0]
+	if err := e.svc.SendRun(ctx, run.ID, false); err == nil {
+		t.Fatal("build failure must be retried")
+	}
+	if r := e.runs(t, sub.ID)[0]; r.Status != RunPending || !strings.Contains(r.Error, "triage database unreachable") {
+		t.Fatalf("after a failed build: %s %q", r.Status, r.Error)
+	}
+	if err := e.svc.SendRun(ctx, run.ID, true); err == nil {
+		t.Fatal("last attempt must report the failure")
+	}
+	if r := e.runs(t, sub.ID)[0]; r.Status != RunFailed || r.FinishedAt == nil {
+		t.Fatalf("after the last attempt: %s", r.Status)
 	}
 }
