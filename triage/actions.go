@@ -439,6 +439,15 @@ func (s *Service) ProposeAction(ctx context.Context, caseID string, in ProposeIn
 
 // propose stores a validated proposal unless an equal one is pending.
 func (s *Service) propose(ctx context.Context, tx bun.IDB, ch *changes, c *Case, in ProposeInput, origin, ruleID, by, byName string) (*Action, error) {
+	if err := ValidateAction(in.Type, in.Params); err != nil {
+		return nil, err
+	}
+	return s.proposeUnchecked(ctx, tx, ch, c, in, origin, ruleID, by, byName)
+}
+
+// proposeUnchecked stores a proposal (invalid parameters are kept with the
+// error) unless an equal one is pending.
+func (s *Service) proposeUnchecked(ctx context.Context, tx bun.IDB, ch *changes, c *Case, in ProposeInput, origin, ruleID, by, byName string) (*Action, error) {
 	keys, err := pendingActionKeys(ctx, tx, []string{c.ID})
 	if err != nil {
 		return nil, err
@@ -456,9 +465,14 @@ func (s *Service) propose(ctx context.Context, tx bun.IDB, ch *changes, c *Case,
 
 // ProposeFromAI records an AI summary's next step as a proposal inside the
 // summary's transaction (triage/ai's Proposer).
+//
+// A step of an unknown type is skipped; a step whose parameters do not
+// validate is kept with the error for a person to edit (like a rule's),
+// so a model's slip never fails the summary job.
 func (s *Service) ProposeFromAI(ctx context.Context, tx bun.IDB, caseID string, in ProposeInput) error {
-	if err := ValidateAction(in.Type, in.Params); err != nil {
-		return err
+	if !validActionType(in.Type) {
+		s.log.WarnContext(ctx, "AI proposed an unknown action type; skipped", "case_id", caseID, "type", in.Type)
+		return nil
 	}
 	ch := s.newChanges(ctx, s.now())
 	ctx = withTracker(ctx, ch)
@@ -469,7 +483,7 @@ func (s *Service) ProposeFromAI(ctx context.Context, tx bun.IDB, caseID string, 
 	if !c.Live() {
 		return nil
 	}
-	if _, err := s.propose(ctx, tx, ch, c, in, OriginAI, "", "ai:summary", "AI summary"); err != nil {
+	if _, err := s.proposeUnchecked(ctx, tx, ch, c, in, OriginAI, "", "ai:summary", "AI summary"); err != nil {
 		if apperr.KindOf(err) == apperr.KindConflict {
 			return nil
 		}

@@ -1,9 +1,12 @@
 package triage_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/auth"
@@ -191,4 +194,54 @@ func TestSnoozeUntilTime(t *testing.T) {
 			t.Errorf("second sweep woke %d again", res.Woken)
 		}
 	})
+}
+
+// The standalone Stage reads the evaluations the rules stage stored in the
+// same transaction (for pipelines that do not chain triage after rules).
+func TestStageReadsStoredEvaluations(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
+		clk := &clock{t: start}
+		pipe := intake.NewPipeline(d, intake.PipelineOptions{Now: clk.Now, MaxWait: time.Millisecond})
+		t.Cleanup(pipe.Close)
+		rs := rules.New(d, rules.Options{Now: clk.Now, AllowUntested: true})
+		if err := rs.Init(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		svc, err := triage.New(triage.Options{DB: d, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipe.AddStage(rs.Stage(nil))
+		pipe.AddStage(svc.Stage())
+		e := &env{t: t, db: d, clk: clk, pipe: pipe, rules: rs, svc: svc, ctx: context.Background()}
+		r := e.send("1ZSTORED", withReason("delayed"))
+		if r.CaseID == "" {
+			t.Fatal("no case from stored evaluations")
+		}
+		e.clk.Add(time.Minute)
+		if r2 := e.send("1ZSTORED", withReason("damaged")); r2.CaseID != r.CaseID || e.get(r.CaseID).Severity != rules.SeverityCritical {
+			t.Fatalf("escalation through stored evaluations: %s", e.get(r.CaseID).Severity)
+		}
+	})
+}
+
+// An AI proposal with a parameter the executor does not know is kept for a
+// person to fix; an unknown type is skipped; neither fails the caller.
+func TestProposeFromAILenient(t *testing.T) {
+	d := testenv.DB(t)
+	e := newEnv(t, d, nil)
+	r := e.send("1ZAI1", withReason("delayed"))
+	err := d.InTx(e.ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := e.svc.ProposeFromAI(ctx, tx, r.CaseID, triage.ProposeInput{Type: "post_note", Params: map[string]string{"body": "hi", "tone": "friendly"}}); err != nil {
+			return err
+		}
+		return e.svc.ProposeFromAI(ctx, tx, r.CaseID, triage.ProposeInput{Type: "call_the_president"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	det := e.detail(r.CaseID)
+	if len(det.Actions) != 1 || det.Actions[0].Origin != triage.OriginAI || det.Actions[0].LastError == "" {
+		t.Fatalf("AI proposals = %+v", det.Actions)
+	}
 }

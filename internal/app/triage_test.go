@@ -542,3 +542,92 @@ func TestActionExactlyOnceAcrossWorkerKill(t *testing.T) {
 		t.Errorf("data dir: %v", err)
 	}
 }
+
+// Bad requests to the triage API get problem documents naming the field,
+// and change nothing.
+func TestTriageAPIRejectsBadInput(t *testing.T) {
+	r := apptest.Start(t, apptest.TestConfig(t))
+	hook := setupScenario(t, r.App, r.URL)
+	_, mia := trUser(t, r, "mia", auth.RoleManager)
+	rec := hook.send(map[string]any{"carrier": "ups", "tracking_number": "1ZBAD0001", "status": "in_transit", "reason": "delayed",
+		"occurred_at": time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)})
+	id := rec.Events[0].CaseID
+	count := func() int {
+		n, err := r.DB.NewSelect().Table("audit_log").Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n)
+	}
+	before := count()
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		raw          string
+		status       int
+		field        string
+	}{
+		{"GET", "/api/v1/cases?state=lost", nil, "", 422, "state"},
+		{"GET", "/api/v1/cases?sort=random", nil, "", 422, "sort"},
+		{"GET", "/api/v1/cases?limit=9999", nil, "", 422, "limit"},
+		{"GET", "/api/v1/cases?cursor=zzz", nil, "", 422, "cursor"},
+		{"GET", "/api/v1/cases/stats?window=forever", nil, "", 422, "window"},
+		{"POST", "/api/v1/cases/" + id + "/snooze", map[string]any{}, "", 422, "until"},
+		{"POST", "/api/v1/cases/" + id + "/snooze", map[string]any{"until": "2020-01-01T00:00:00Z"}, "", 422, "until"},
+		{"POST", "/api/v1/cases/" + id + "/snooze", map[string]any{"until_next_event": true, "colour": "red"}, "", 422, "colour"},
+		{"POST", "/api/v1/cases/" + id + "/dismiss", map[string]any{"reason": "bored"}, "", 422, "reason"},
+		{"POST", "/api/v1/cases/" + id + "/assign", map[string]any{"assignee_id": "nobody"}, "", 422, "assignee_id"},
+		{"PATCH", "/api/v1/cases/" + id, map[string]any{"severity": "apocalyptic"}, "", 422, "severity"},
+		{"POST", "/api/v1/cases/" + id + "/comments", map[string]any{"body": ""}, "", 422, "body"},
+		{"POST", "/api/v1/cases/" + id + "/actions", map[string]any{"type": "reschedule_picking", "params": map[string]string{"date": "tomorrow"}}, "", 422, "params.date"},
+		{"POST", "/api/v1/cases/" + id + "/actions", map[string]any{"type": "launch_rocket"}, "", 422, "type"},
+		{"POST", "/api/v1/cases/bulk", nil, `{"op": "acknowledge", "ids": [`, 400, ""},
+		{"POST", "/api/v1/cases/bulk", map[string]any{"op": "acknowledge"}, "", 422, "ids"},
+		{"POST", "/api/v1/cases/bulk", map[string]any{"op": "acknowledge", "ids": []string{"not-an-id"}}, "", 422, "ids[0]"},
+		{"POST", "/api/v1/webhook-subscriptions", map[string]any{"url": "https://example.com", "events": []string{"*"}}, "", 403, ""},
+		{"GET", "/api/v1/cases/01JNOSUCHCASE0000000000000", nil, "", 404, ""},
+	} {
+		var code int
+		var b []byte
+		if tc.raw != "" {
+			req, _ := http.NewRequest(tc.method, r.URL+tc.path, strings.NewReader(tc.raw))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+mia.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code = resp.StatusCode
+		} else {
+			code, b = mia.do(tc.method, tc.path, tc.body)
+		}
+		if code != tc.status {
+			t.Errorf("%s %s = %d, want %d: %s", tc.method, tc.path, code, tc.status, b)
+			continue
+		}
+		var p struct {
+			Type   string `json:"type"`
+			Errors []struct{ Field string } `json:"errors"`
+		}
+		if err := json.Unmarshal(b, &p); err != nil || p.Type == "" {
+			t.Errorf("%s %s: not a problem document: %s", tc.method, tc.path, b)
+			continue
+		}
+		if tc.field != "" && (len(p.Errors) == 0 || p.Errors[0].Field != tc.field) {
+			t.Errorf("%s %s: errors %+v, want field %s", tc.method, tc.path, p.Errors, tc.field)
+		}
+	}
+	if code, _ := (trClient{t: t, base: r.URL}).do("GET", "/api/v1/cases", nil); code != 401 {
+		t.Errorf("anonymous list = %d", code)
+	}
+	if after := count(); after != before {
+		t.Errorf("rejected requests wrote %d audit entries", after-before)
+	}
+	var c triage.Case
+	mia.must("GET", "/api/v1/cases/"+id, nil, 200, &struct{ Case *triage.Case }{&c})
+	if c.State != triage.StateOpen || c.Version != 1 {
+		t.Errorf("the case changed: %s v%d", c.State, c.Version)
+	}
+}
