@@ -608,7 +608,7 @@ func TestTriageAPIRejectsBadInput(t *testing.T) {
 			continue
 		}
 		var p struct {
-			Type   string `json:"type"`
+			Type   string                   `json:"type"`
 			Errors []struct{ Field string } `json:"errors"`
 		}
 		if err := json.Unmarshal(b, &p); err != nil || p.Type == "" {
