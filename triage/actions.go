@@ -550,50 +550,159 @@ func (s *Service) decide(ctx context.Context, id, note string, approve bool) (*A
 	}
 	var out *Action
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
-		a, err := lockAction(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		c, err := lockCase(ctx, tx, a.CaseID)
-		if err != nil {
-			return err
-		}
-		if a.State != ActionProposed {
-			return apperr.Conflict("action " + id + " is " + string(a.State) + ", not proposed")
-		}
-		who := identity(ctx)
-		if approve {
-			if err := ValidateAction(a.Type, a.Params); err != nil {
-				return apperr.Invalid("the action's parameters are invalid; edit them before approving", apperrFields(err)...)
-			}
-			if s.policy.fourEyes(a.Type) && a.ProposedBy == who {
-				return apperr.Forbidden("four-eyes: " + a.Type + " actions must be approved by someone other than their proposer")
-			}
-		}
-		before := *a
-		now := ch.now
-		a.DecidedBy, a.DecidedByName, a.DecidedAt, a.DecisionNote = who, ch.actor.Name, &now, note
-		a.UpdatedAt = now
-		verb := "rejected"
-		if approve {
-			verb = "approved"
-			a.State = ActionApproved
-			a.Run = 1
-			ch.job(s.executeJob(a))
-		} else {
-			a.State = ActionRejected
-		}
-		ch.actions[a.ID] = a
-		ch.line(c, TLAction, "", fmt.Sprintf("%s %s", a.Type, verb), map[string]any{"action_id": a.ID, "note": note})
-		ch.auditRecord(audit.Record{Action: "action." + verb, SubjectType: "action", SubjectID: a.ID,
-			Before: map[string]any{"state": before.State}, After: map[string]any{"state": a.State, "note": note, "params": a.Params}})
+		a, err := s.decideOne(ctx, tx, ch, id, note, approve)
 		out = a
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.decorate(out), nil
+}
+
+// decideOne approves or rejects one proposed action inside a changeset;
+// it checks everything before it changes anything.
+func (s *Service) decideOne(ctx context.Context, tx bun.IDB, ch *changes, id, note string, approve bool) (*Action, error) {
+	a, err := lockAction(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := lockCase(ctx, tx, a.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	if a.State != ActionProposed {
+		return nil, apperr.Conflict("action " + id + " is " + string(a.State) + ", not proposed")
+	}
+	who := identity(ctx)
+	if approve {
+		if err := ValidateAction(a.Type, a.Params); err != nil {
+			return nil, apperr.Invalid("the action's parameters are invalid; edit them before approving", apperrFields(err)...)
+		}
+		if s.policy.fourEyes(a.Type) && a.ProposedBy == who {
+			return nil, apperr.Forbidden("four-eyes: " + a.Type + " actions must be approved by someone other than their proposer")
+		}
+	}
+	before := *a
+	now := ch.now
+	a.DecidedBy, a.DecidedByName, a.DecidedAt, a.DecisionNote = who, ch.actor.Name, &now, note
+	a.UpdatedAt = now
+	verb := "rejected"
+	if approve {
+		verb = "approved"
+		a.State = ActionApproved
+		a.Run = 1
+		ch.job(s.executeJob(a))
+	} else {
+		a.State = ActionRejected
+	}
+	ch.actions[a.ID] = a
+	ch.line(c, TLAction, "", fmt.Sprintf("%s %s", a.Type, verb), map[string]any{"action_id": a.ID, "note": note})
+	ch.auditRecord(audit.Record{Action: "action." + verb, SubjectType: "action", SubjectID: a.ID,
+		Before: map[string]any{"state": before.State}, After: map[string]any{"state": a.State, "note": note, "params": a.Params}})
+	return a, nil
+}
+
+// DecisionsInput approves or rejects many proposed actions at once (e.g.
+// the proposals a disruption made on its children).
+type DecisionsInput struct {
+	Approve bool     `json:"approve"`
+	IDs     []string `json:"ids"`
+	Note    string   `json:"note,omitempty"`
+}
+
+// DecisionResult is the outcome for one action.
+type DecisionResult struct {
+	ID    string      `json:"id"`
+	State ActionState `json:"state,omitempty"`
+	Error string      `json:"error,omitempty"`
+}
+
+// DecideMany approves or rejects each action in one transaction. An action
+// that cannot be decided (not proposed, four-eyes, invalid parameters) is
+// reported and the others go ahead.
+func (s *Service) DecideMany(ctx context.Context, in DecisionsInput) ([]DecisionResult, error) {
+	if len(in.IDs) == 0 || len(in.IDs) > 1000 {
+		return nil, apperr.Invalid("decide 1 to 1000 actions", apperr.FieldError{Field: "ids", Message: "between 1 and 1000 ids"})
+	}
+	if utf8.RuneCountInString(in.Note) > 2000 {
+		return nil, apperr.Invalid("note too long", apperr.FieldError{Field: "note", Message: "at most 2000 characters"})
+	}
+	var out []DecisionResult
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
+		out = out[:0]
+		for _, id := range dedupe(in.IDs) {
+			a, err := s.decideOne(ctx, tx, ch, id, in.Note, in.Approve)
+			if err != nil {
+				if _, ok := apperr.As(err); !ok {
+					return err
+				}
+				out = append(out, DecisionResult{ID: id, Error: err.Error()})
+				continue
+			}
+			out = append(out, DecisionResult{ID: id, State: a.State})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ProposeOnChildren proposes one action on every live child of a
+// disruption (skipping children where it is already pending) and returns
+// the proposals; approve them together with DecideMany.
+func (s *Service) ProposeOnChildren(ctx context.Context, parentID string, in ProposeInput) ([]*Action, error) {
+	if err := ValidateAction(in.Type, in.Params); err != nil {
+		return nil, err
+	}
+	var out []*Action
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
+		out = out[:0]
+		p, err := lockCase(ctx, tx, parentID)
+		if err != nil {
+			return err
+		}
+		if p.Kind != KindDisruption {
+			return apperr.Invalid("not a disruption", apperr.FieldError{Field: "id", Message: "actions apply to children only on disruption cases"})
+		}
+		var childIDs []string
+		if err := tx.NewSelect().Model((*Case)(nil)).Column("id").Where("parent_id = ?", p.ID).Where("bucket <> ?", BucketClosed).
+			OrderExpr("id").Limit(MaxBulk).Scan(ctx, &childIDs); err != nil {
+			return fmt.Errorf("load child cases: %w", err)
+		}
+		m, err := lockCases(ctx, tx, childIDs)
+		if err != nil {
+			return err
+		}
+		keys, err := pendingActionKeys(ctx, tx, childIDs)
+		if err != nil {
+			return err
+		}
+		rationale := in.Rationale
+		if rationale == "" {
+			rationale = "for disruption " + p.ID
+		}
+		for _, id := range childIDs {
+			c := m[id]
+			if c == nil {
+				continue
+			}
+			a := s.newAction(c, in.Type, in.Params, OriginHuman, "", rationale, identity(ctx), ch.actor.Name, ch.now)
+			if keys[c.ID][a.DedupeKey] {
+				continue
+			}
+			ch.newActions = append(ch.newActions, a)
+			ch.line(c, TLAction, "", fmt.Sprintf("%s proposed for disruption %s", a.Type, p.ID), map[string]any{"action_id": a.ID, "params": a.Params})
+			ch.auditRecord(audit.Record{Action: "action.proposed", SubjectType: "action", SubjectID: a.ID, After: a,
+				Detail: "case " + c.ID + " from disruption " + p.ID})
+			out = append(out, s.decorate(a))
+		}
+		ch.line(p, TLAction, "", fmt.Sprintf("%s proposed on %d child cases", in.Type, len(out)), map[string]any{"params": in.Params})
+		return nil
+	})
+	if out == nil {
+		out = []*Action{}
+	}
+	return out, err
 }
 
 func apperrFields(err error) []apperr.FieldError {

@@ -119,3 +119,56 @@ func TestOpenDisruptionFromAnomaly(t *testing.T) {
 	}
 	e.verifyAudit()
 }
+
+// An action proposed on a disruption goes to each live child; the
+// proposals are approved together, four-eyes still checked per action.
+func TestDisruptionActionsOnChildren(t *testing.T) {
+	d := testenv.DB(t)
+	p := triage.DefaultPolicy()
+	p.Disruption.MinCases = 2
+	p.FourEyes = []string{"post_note"}
+	e := newEnv(t, d, &p)
+	_, mia := e.user("mia", auth.RoleManager, "")
+	_, max := e.user("max", auth.RoleManager, "")
+	for i := 0; i < 3; i++ {
+		e.send(fmt.Sprintf("1ZKIDS%02d", i), withReason("lost"), withCarrier("dpd"), withLane("FR", "DE"))
+	}
+	page, _ := e.svc.List(e.ctx, triage.ListFilter{Kind: triage.KindDisruption})
+	if len(page.Cases) != 1 {
+		t.Fatalf("%d disruptions", len(page.Cases))
+	}
+	parent := page.Cases[0]
+	in := triage.ProposeInput{Type: "post_note", Params: map[string]string{"body": "DPD network outage in FR; we are on it."}}
+	acts, err := e.svc.ProposeOnChildren(mia, parent.ID, in)
+	if err != nil || len(acts) != 3 {
+		t.Fatalf("proposals on children: %d %v", len(acts), err)
+	}
+	if again, _ := e.svc.ProposeOnChildren(mia, parent.ID, in); len(again) != 0 {
+		t.Errorf("proposing again made %d more", len(again))
+	}
+	ids := []string{acts[0].ID, acts[1].ID, acts[2].ID}
+	res, err := e.svc.DecideMany(mia, triage.DecisionsInput{Approve: true, IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Error == "" {
+			t.Errorf("the proposer approved %s", r.ID)
+		}
+	}
+	res, err = e.svc.DecideMany(max, triage.DecisionsInput{Approve: true, IDs: ids, Note: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.State != triage.ActionApproved {
+			t.Errorf("action %s: %+v", r.ID, r)
+		}
+	}
+	if n := len(e.jobs(triage.TaskActionExecute)); n != 3 {
+		t.Errorf("%d execution jobs", n)
+	}
+	if _, err := e.svc.ProposeOnChildren(mia, e.get(acts[0].CaseID).ID, in); err == nil {
+		t.Error("proposing on the children of a non-disruption")
+	}
+}

@@ -15,6 +15,11 @@ type ActionList struct {
 	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
+// DecisionList is the outcome of POST /api/v1/actions/decide.
+type DecisionList struct {
+	Results []triage.DecisionResult `json:"results"`
+}
+
 // DecisionBody is the body of approve and reject.
 type DecisionBody struct {
 	Note string `json:"note,omitempty"`
@@ -70,6 +75,36 @@ func (s *Server) triageActionRoutes(svc *triage.Service) {
 				return err
 			}
 			return c.Status(fiber.StatusCreated).JSON(a)
+		})
+	s.API.Op(Op{Method: "POST", Path: "/api/v1/cases/:id/actions/children", Summary: "Propose one Odoo action on every live child of a disruption",
+		Tags: triageTags, Perm: auth.PermActionsPropose, Request: triage.ProposeInput{},
+		Doc:       "Children where the same action is already pending are skipped. Approve the proposals together with POST /api/v1/actions/decide.",
+		Responses: map[int]Resp{201: {Doc: "The proposals", Body: ActionList{}}}},
+		func(c *fiber.Ctx) error {
+			var in triage.ProposeInput
+			if err := DecodeJSON(c, &in); err != nil {
+				return err
+			}
+			list, err := svc.ProposeOnChildren(c.UserContext(), utils.CopyString(c.Params("id")), in)
+			if err != nil {
+				return err
+			}
+			return c.Status(fiber.StatusCreated).JSON(ActionList{Actions: list})
+		})
+	s.API.Op(Op{Method: "POST", Path: "/api/v1/actions/decide", Summary: "Approve or reject many proposed actions at once", Tags: triageTags,
+		Perm: auth.PermActionsApprove, Request: triage.DecisionsInput{},
+		Doc:       "One transaction; each action is checked like a single approval (four-eyes, parameters) and reported; the others go ahead.",
+		Responses: map[int]Resp{200: {Doc: "Per-action outcome", Body: DecisionList{}}}},
+		func(c *fiber.Ctx) error {
+			var in triage.DecisionsInput
+			if err := DecodeJSON(c, &in); err != nil {
+				return err
+			}
+			res, err := svc.DecideMany(c.UserContext(), in)
+			if err != nil {
+				return err
+			}
+			return c.JSON(DecisionList{Results: res})
 		})
 	s.API.Op(Op{Method: "GET", Path: "/api/v1/actions", Summary: "List actions (e.g. the approval inbox, failures to retry)", Tags: triageTags,
 		Perm: auth.PermCasesReadAll,
