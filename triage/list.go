@@ -531,78 +531,89 @@ func (s *Service) Stats(ctx context.Context, window time.Duration) (*Stats, erro
 		return nil, err
 	}
 	st.Aging = aging
-	var agg struct{ Ack, Res, BRespond, BResolve int }
 	since := now.Add(-window)
-	var rows []struct {
-		OpenedAt            time.Time  `bun:"opened_at"`
-		FirstAcknowledgedAt *time.Time `bun:"first_acknowledged_at"`
-		ClosedAt            *time.Time `bun:"closed_at"`
-		State               string     `bun:"state"`
-		RespondBreachedAt   *time.Time `bun:"respond_breached_at"`
-		ResolveBreachedAt   *time.Time `bun:"resolve_breached_at"`
+	// Opened within the window (ids are ULIDs of the opening time).
+	secs := func(from, to string) string {
+		if s.db.IsPostgres() {
+			return "EXTRACT(EPOCH FROM (" + to + " - " + from + "))"
+		}
+		return "((julianday(" + to + ") - julianday(" + from + ")) * 86400.0)"
 	}
-	// Opened within the window: read the few timing columns and add up in
-	// Go (date arithmetic differs between the databases).
+	var agg struct {
+		Ack      int      `bun:"ack"`
+		AckSum   *float64 `bun:"ack_sum"`
+		Res      int      `bun:"res"`
+		ResSum   *float64 `bun:"res_sum"`
+		BRespond int      `bun:"b_respond"`
+		BResolve int      `bun:"b_resolve"`
+	}
 	q = s.db.Read.NewSelect().Model((*Case)(nil)).
-		Column("opened_at", "first_acknowledged_at", "closed_at", "state", "respond_breached_at", "resolve_breached_at").
+		ColumnExpr("COUNT(first_acknowledged_at) AS ack").
+		ColumnExpr("SUM(" + secs("opened_at", "first_acknowledged_at") + ") AS ack_sum").
+		ColumnExpr("COALESCE(SUM(CASE WHEN state = 'resolved' AND closed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS res").
+		ColumnExpr("SUM(CASE WHEN state = 'resolved' AND closed_at IS NOT NULL THEN " + secs("opened_at", "closed_at") + " END) AS res_sum").
+		ColumnExpr("COUNT(respond_breached_at) AS b_respond").
+		ColumnExpr("COUNT(resolve_breached_at) AS b_resolve").
 		Where("id >= ?", idFloor(since)).Where("kind <> ?", KindDisruption)
-	if err := scope.apply(q).Scan(ctx, &rows); err != nil {
+	if err := scope.apply(q).Scan(ctx, &agg); err != nil {
 		return nil, fmt.Errorf("case timing stats: %w", err)
 	}
-	var ackSum, resSum float64
-	for _, r := range rows {
-		if r.FirstAcknowledgedAt != nil {
-			agg.Ack++
-			ackSum += r.FirstAcknowledgedAt.Sub(r.OpenedAt).Seconds()
-		}
-		if r.ClosedAt != nil && r.State == string(StateResolved) {
-			agg.Res++
-			resSum += r.ClosedAt.Sub(r.OpenedAt).Seconds()
-		}
-		if r.RespondBreachedAt != nil {
-			agg.BRespond++
-		}
-		if r.ResolveBreachedAt != nil {
-			agg.BResolve++
-		}
-	}
 	st.Acknowledged, st.Resolved, st.BreachesRespond, st.BreachesResolve = agg.Ack, agg.Res, agg.BRespond, agg.BResolve
-	if agg.Ack > 0 {
-		st.MTTASeconds = ackSum / float64(agg.Ack)
+	if agg.Ack > 0 && agg.AckSum != nil {
+		st.MTTASeconds = *agg.AckSum / float64(agg.Ack)
 	}
-	if agg.Res > 0 {
-		st.MTTRSeconds = resSum / float64(agg.Res)
+	if agg.Res > 0 && agg.ResSum != nil {
+		st.MTTRSeconds = *agg.ResSum / float64(agg.Res)
 	}
 	return st, nil
 }
 
-// aging counts live cases per age band with one COUNT per band boundary.
+// aging counts live cases per age band in one pass over the live cases:
+// a case's id is a ULID of its opening time, so "opened after t" is
+// "id >= idFloor(t)" and needs no date arithmetic.
 func (s *Service) aging(ctx context.Context, scope *accessScope, now time.Time) (map[string]int, error) {
-	out := map[string]int{}
-	prev, total := 0, 0
-	// Cases opened after now-Max are younger than Max; ids are time-ordered.
-	counts := make([]int, len(AgeBands))
-	for i, b := range AgeBands {
-		q := s.db.Read.NewSelect().Model((*Case)(nil)).Where("bucket <> ?", BucketClosed)
-		if b.Max > 0 {
-			q = q.Where("opened_at > ?", now.Add(-b.Max))
-		}
-		n, err := scope.apply(q).Count(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("case aging: %w", err)
-		}
-		counts[i] = int(n)
-		if b.Max == 0 {
-			total = int(n)
-		}
-	}
+	q := s.db.Read.NewSelect().Model((*Case)(nil)).Where("bucket IN (?)", bun.In([]string{BucketQueue, BucketSnoozed}))
+	var args []any
 	for i, b := range AgeBands {
 		if b.Max == 0 {
-			out[b.Name] = total - prev
+			q = q.ColumnExpr("COUNT(*) AS total")
 			continue
 		}
-		out[b.Name] = counts[i] - prev
-		prev = counts[i]
+		args = append(args, idFloor(now.Add(-b.Max)))
+		q = q.ColumnExpr(fmt.Sprintf("COALESCE(SUM(CASE WHEN id >= ? THEN 1 ELSE 0 END), 0) AS b%d", i), args[len(args)-1])
+	}
+	rows, err := scope.apply(q).Rows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("case aging: %w", err)
+	}
+	defer rows.Close()
+	vals := make([]int64, len(AgeBands))
+	ptrs := make([]any, 0, len(AgeBands))
+	for i, b := range AgeBands {
+		if b.Max > 0 {
+			ptrs = append(ptrs, &vals[i])
+		}
+	}
+	var total int64
+	// COUNT(*) was added where the open-ended band is (last).
+	ptrs = append(ptrs, &total)
+	if rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("case aging: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("case aging: %w", err)
+	}
+	out := map[string]int{}
+	var prev int64
+	for i, b := range AgeBands {
+		if b.Max == 0 {
+			out[b.Name] = int(total - prev)
+			continue
+		}
+		out[b.Name] = int(vals[i] - prev)
+		prev = vals[i]
 	}
 	return out, nil
 }

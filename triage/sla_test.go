@@ -70,8 +70,10 @@ func TestSLABandsAndEscalation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Acknowledged != 1 || st.MTTASeconds < 8*3600 || st.BreachesRespond != 1 || st.Live[string(triage.StateAcknowledged)] != 1 {
-			t.Errorf("stats = %+v", st)
+		wantTTA := ack.FirstAcknowledgedAt.Sub(ack.OpenedAt).Seconds() // 8h01m
+		if st.Acknowledged != 1 || st.MTTASeconds < wantTTA-1 || st.MTTASeconds > wantTTA+1 || st.BreachesRespond != 1 ||
+			st.Live[string(triage.StateAcknowledged)] != 1 || st.Aging["4h_24h"] != 1 || st.Aging["lt_1h"] != 0 {
+			t.Errorf("stats = %+v (want MTTA %.0f s)", st, wantTTA)
 		}
 	})
 }
