@@ -549,9 +549,9 @@ func (s *Service) Stats(ctx context.Context, window time.Duration) (*Stats, erro
 	}
 	q = s.db.Read.NewSelect().Model((*Case)(nil)).
 		ColumnExpr("COUNT(first_acknowledged_at) AS ack").
-		ColumnExpr("SUM(" + secs("opened_at", "first_acknowledged_at") + ") AS ack_sum").
+		ColumnExpr("SUM("+secs("opened_at", "first_acknowledged_at")+") AS ack_sum").
 		ColumnExpr("COALESCE(SUM(CASE WHEN state = 'resolved' AND closed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS res").
-		ColumnExpr("SUM(CASE WHEN state = 'resolved' AND closed_at IS NOT NULL THEN " + secs("opened_at", "closed_at") + " END) AS res_sum").
+		ColumnExpr("SUM(CASE WHEN state = 'resolved' AND closed_at IS NOT NULL THEN "+secs("opened_at", "closed_at")+" END) AS res_sum").
 		ColumnExpr("COUNT(respond_breached_at) AS b_respond").
 		ColumnExpr("COUNT(resolve_breached_at) AS b_resolve").
 		Where("id >= ?", idFloor(since)).Where("kind <> ?", KindDisruption)
