@@ -50,6 +50,10 @@ var OpNames = []string{"acknowledge", "assign", "unassign", "snooze", "wake", "r
 // MaxSnooze is the longest snooze.
 const MaxSnooze = 90 * 24 * time.Hour
 
+// EventSnoozeLimit bounds a snooze until the next event given without a
+// time: the case returns after it even if the shipment stays silent.
+const EventSnoozeLimit = 7 * 24 * time.Hour
+
 var reTeam = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N} _.:/-]{0,99}$`)
 
 // prepare validates op once for all the cases it applies to and resolves
@@ -230,6 +234,11 @@ func (ch *changes) apply(c *Case, op *Op) error {
 		c.SnoozedAt = &now
 		c.SnoozedUntil = op.Until
 		c.SnoozeUntilEvent = op.UntilNextEvent
+		if c.SnoozedUntil == nil {
+			// Waiting for an event that never comes must not lose the case.
+			t := now.Add(EventSnoozeLimit)
+			c.SnoozedUntil = &t
+		}
 		ch.line(c, TLState, "", "snoozed "+snoozeText(c), map[string]any{"until": op.Until, "until_next_event": op.UntilNextEvent, "note": op.Note})
 	case "wake":
 		if c.State != StateSnoozed {

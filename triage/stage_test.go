@@ -130,8 +130,8 @@ func TestSnoozeUntilNextEvent(t *testing.T) {
 		if err != nil {
 			t.Fatalf("snooze: %v", err)
 		}
-		if c.State != triage.StateSnoozed {
-			t.Fatalf("state after snooze = %s", c.State)
+		if c.State != triage.StateSnoozed || c.SnoozedUntil == nil || !c.SnoozedUntil.Equal(e.clk.Now().Add(triage.EventSnoozeLimit)) {
+			t.Fatalf("after snooze: %s until %v (a silent shipment must not keep it forever)", c.State, c.SnoozedUntil)
 		}
 		page, err := e.svc.List(e.ctx, triage.ListFilter{})
 		if err != nil {

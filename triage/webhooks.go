@@ -594,8 +594,8 @@ func (s *Service) ReplayDeliveries(ctx context.Context, deliveryIDs []string) (i
 					return apperr.Conflict("delivery " + d.ID + " is still being sent")
 				}
 				before := d.State
-				d.State, d.Replays, d.DeadAt = DeliveryPending, d.Replays+1, nil
-				if _, err := tx.NewUpdate().Model(d).Column("state", "replays", "dead_at").WherePK().Exec(ctx); err != nil {
+				d.State, d.Replays, d.DeadAt, d.Attempts = DeliveryPending, d.Replays+1, nil, 0
+				if _, err := tx.NewUpdate().Model(d).Column("state", "replays", "dead_at", "attempts").WherePK().Exec(ctx); err != nil {
 					return fmt.Errorf("replay delivery %s: %w", d.ID, err)
 				}
 				ch.job(s.deliverJob(d))
@@ -625,7 +625,9 @@ func (s *Service) HandleDeliver(ctx context.Context, job queue.Delivery) error {
 	if d.Replays != j.Replay || d.State != DeliveryPending {
 		return nil // superseded by a replay, or finished
 	}
-	final := job.Attempt >= job.MaxRetry
+	// The queue's retry count starts again when a restart re-enqueues the
+	// job; the delivery's own count does not.
+	final := job.Attempt >= job.MaxRetry || d.Attempts+1 >= s.opts.WebhookMaxAttempts
 	sub, err := s.db.Read.NewSelect().Model((*Subscription)(nil)).Where("id = ?", d.SubscriptionID).Exists(ctx)
 	if err != nil {
 		return err
