@@ -108,7 +108,7 @@ var caseOps = []struct {
 	{"acknowledge", "Acknowledge a case (stops the respond-by clock)", "Takes ownership when nobody owns the case. A snoozed case is woken and acknowledged. 409 when already acknowledged or closed."},
 	{"assign", "Assign a case to a user and/or a team", "assignee_id is a user id or \"me\"; an empty string unassigns. team moves the case to a team."},
 	{"unassign", "Remove the case's assignee", ""},
-	{"snooze", "Snooze a case until a time and/or the shipment's next event", "The case leaves the queue and comes back at until (at most 90 days ahead) or with the shipment's next carrier event, whichever is first. SLA clocks keep running."},
+	{"snooze", "Snooze a case until a time and/or the shipment's next event", "The case leaves the queue and comes back at until (at most 90 days ahead) or with the shipment's next carrier event, whichever is first; until_next_event alone returns after 7 days at the latest. SLA clocks keep running."},
 	{"wake", "Return a snoozed case to the queue now", ""},
 	{"resolve", "Resolve a case with a reason code", "reason: " + strings.Join(triage.CloseReasons[triage.StateResolved], ", ") + " (default fixed)."},
 	{"dismiss", "Dismiss a case with a reason code", "reason (required): " + strings.Join(triage.CloseReasons[triage.StateDismissed], ", ") + ". Later matches are recorded on the case without reopening it unless their severity is higher."},
