@@ -486,6 +486,29 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("phone size, dark theme, help", func(t *testing.T) {
+		vic := newTab(t, browser, r.URL)
+		vic.t = t
+		vic.login("vic", demo.Password)
+		vic.do("a phone-sized screen", chromedp.EmulateViewport(390, 844), chromedp.Navigate(r.URL+"/queue"), chromedp.WaitVisible("[data-rows]"))
+		if w := vic.eval(`String(document.documentElement.scrollWidth <= window.innerWidth + 1)`); w != "true" {
+			t.Errorf("the page scrolls sideways on a phone (scrollWidth %s)", vic.eval(`String(document.documentElement.scrollWidth)`))
+		}
+		vic.do("switch to the dark theme", chromedp.Click("#theme-toggle"))
+		vic.waitFor("dark colours", `getComputedStyle(document.body).backgroundColor === "rgb(15, 18, 22)"`)
+		vic.do("reload keeps the choice", chromedp.Reload(), chromedp.WaitVisible("[data-rows]"))
+		if bg := vic.eval(`getComputedStyle(document.body).backgroundColor`); bg != "rgb(15, 18, 22)" {
+			t.Errorf("after reload the background is %s", bg)
+		}
+		vic.screenshot("queue-phone-dark")
+		// A viewer sees no bulk bar and no selection boxes.
+		if n := vic.eval(`String(document.querySelectorAll("#bulk-form, [data-select]").length)`); n != "0" {
+			t.Errorf("viewer sees %s bulk controls", n)
+		}
+		vic.do("? opens the shortcuts", chromedp.EmulateViewport(1440, 960), chromedp.KeyEvent("?"))
+		vic.waitFor("the help dialog", `document.querySelector("#help").open === true`)
+	})
+
 	t.Run("verify the audit trail", func(t *testing.T) {
 		ana := newTab(t, browser, r.URL)
 		ana.t = t

@@ -67,6 +67,9 @@ type resp struct {
 	Body   string
 }
 
+// HeaderGet returns a response header.
+func (r resp) HeaderGet(k string) string { return r.Header.Get(k) }
+
 func (b *browser) do(method, path string, form url.Values, hdr map[string]string) resp {
 	b.t.Helper()
 	var body io.Reader
@@ -526,4 +529,77 @@ func newJar() http.CookieJar {
 		panic(err)
 	}
 	return j
+}
+
+// TestConsoleFormControlsAreLabelled: on every page an admin can open,
+// every visible input, select and textarea has a label (label[for], an
+// enclosing label, aria-label or aria-labelledby), and every page has one
+// h1 and a main landmark.
+func TestConsoleFormControlsAreLabelled(t *testing.T) {
+	a := startConsole(t)
+	b := a.browser()
+	b.login("admin", firstAdminPassword)
+	controlRE := regexp.MustCompile(`(?s)<(input|select|textarea)\b([^>]*)>`)
+	attr := func(attrs, name string) (string, bool) {
+		m := regexp.MustCompile(`\b` + name + `="([^"]*)"`).FindStringSubmatch(attrs)
+		if m == nil {
+			return "", strings.Contains(attrs, " "+name+" ") || strings.HasSuffix(attrs, " "+name)
+		}
+		return m[1], true
+	}
+	pages := 0
+	for _, rt := range a.Console.Routes() {
+		if rt.Method != "GET" || strings.Contains(rt.Path, ":") || rt.Path == "/" || strings.HasPrefix(rt.Path, "/audit/export") {
+			continue
+		}
+		who := b
+		if rt.Public {
+			who = a.browser() // the sign-in page, as a stranger sees it
+		}
+		r := who.get(rt.Path)
+		if r.Status != 200 {
+			t.Errorf("GET %s = %d", rt.Path, r.Status)
+			continue
+		}
+		if !strings.Contains(r.HeaderGet("Content-Type"), "text/html") {
+			continue
+		}
+		pages++
+		if strings.Count(r.Body, "<h1") != 1 {
+			t.Errorf("%s has %d h1 headings, want 1", rt.Path, strings.Count(r.Body, "<h1"))
+		}
+		if !strings.Contains(r.Body, `<main id="main"`) {
+			t.Errorf("%s has no main landmark", rt.Path)
+		}
+		for _, m := range controlRE.FindAllStringSubmatch(r.Body, -1) {
+			attrs := m[2]
+			if typ, _ := attr(attrs, "type"); typ == "hidden" || typ == "submit" || typ == "button" {
+				continue
+			}
+			if _, hidden := attr(attrs, "hidden"); hidden {
+				continue
+			}
+			if _, ok := attr(attrs, "aria-label"); ok {
+				continue
+			}
+			if _, ok := attr(attrs, "aria-labelledby"); ok {
+				continue
+			}
+			id, _ := attr(attrs, "id")
+			if id != "" && strings.Contains(r.Body, `for="`+id+`"`) {
+				continue
+			}
+			// An enclosing <label>: the nearest "<label" before the control
+			// is not closed before it.
+			i := strings.Index(r.Body, m[0])
+			before := r.Body[:i]
+			if open, closed := strings.LastIndex(before, "<label"), strings.LastIndex(before, "</label>"); open > closed {
+				continue
+			}
+			t.Errorf("%s: unlabelled control <%s%s>", rt.Path, m[1], attrs)
+		}
+	}
+	if pages < 10 {
+		t.Fatalf("only %d pages checked", pages)
+	}
 }
