@@ -245,3 +245,44 @@ func TestProposeFromAILenient(t *testing.T) {
 		t.Fatalf("AI proposals = %+v", det.Actions)
 	}
 }
+
+// Reopening has a window; cases the policy keeps open survive delivery; a
+// worse match wakes a timed snooze.
+func TestReopenWindowKeepOpenAndEscalationWake(t *testing.T) {
+	d := testenv.DB(t)
+	p := triage.DefaultPolicy()
+	p.KeepOpenCategories = []string{"recipient_exception"}
+	e := newEnv(t, d, &p)
+	_, mia := e.user("mia", auth.RoleManager, "")
+
+	r := e.send("1ZWIN1", withReason("delayed"))
+	if _, err := e.svc.Apply(mia, r.CaseID, triage.Op{Name: "resolve"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(15 * 24 * time.Hour) // past the 14-day reopen window
+	r2 := e.send("1ZWIN1", withReason("delayed"), withAttr("later", true))
+	if r2.CaseID == "" || r2.CaseID == r.CaseID {
+		t.Fatalf("a match after the reopen window went to %q (old case %q)", r2.CaseID, r.CaseID)
+	}
+
+	keep := e.send("1ZKEEP1", withReason("recipient_unavailable"), withStatus("delivery_attempted"))
+	e.clk.Add(time.Hour)
+	e.send("1ZKEEP1", withStatus("delivered"))
+	if st := e.get(keep.CaseID).State; st != triage.StateOpen {
+		t.Errorf("a keep-open category was closed by delivery: %s", st)
+	}
+
+	sn := e.send("1ZWAKE1", withReason("delayed"))
+	until := e.clk.Now().Add(48 * time.Hour)
+	if _, err := e.svc.Apply(mia, sn.CaseID, triage.Op{Name: "snooze", Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(time.Hour)
+	e.send("1ZWAKE1", withReason("lost"))
+	if c := e.get(sn.CaseID); c.State != triage.StateOpen || c.Severity != rules.SeverityCritical {
+		t.Errorf("a critical match left the case %s at %s", c.State, c.Severity)
+	}
+	if acts := auditActions(t, d, "case", sn.CaseID); !slices.Contains(acts, "case.woken") || !slices.Contains(acts, "case.escalated") {
+		t.Errorf("audit %v", acts)
+	}
+}
