@@ -631,3 +631,55 @@ func TestTriageAPIRejectsBadInput(t *testing.T) {
 		t.Errorf("the case changed: %s v%d", c.State, c.Version)
 	}
 }
+
+// TestAuditVerifyCommandNamesTamperedEntry runs the shipped `yardmaster
+// audit verify` over a database that triage wrote: it passes, and after
+// one entry is edited in the database it fails naming that entry.
+func TestAuditVerifyCommandNamesTamperedEntry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cfg := apptest.TestConfig(t)
+	r := apptest.Start(t, cfg)
+	hook := setupScenario(t, r.App, r.URL)
+	_, mia := trUser(t, r, "mia", auth.RoleManager)
+	rec := hook.send(map[string]any{"carrier": "ups", "tracking_number": "1ZCLI0001", "status": "in_transit", "reason": "delayed",
+		"occurred_at": time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)})
+	mia.must("POST", "/api/v1/cases/"+rec.Events[0].CaseID+"/acknowledge", nil, 200, nil)
+	entries, err := audit.ForSubject(context.Background(), r.DB, "case", rec.Events[0].CaseID)
+	if err != nil || len(entries) < 2 {
+		t.Fatalf("case audit: %d entries, %v", len(entries), err)
+	}
+	target := entries[len(entries)-1]
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "yardmaster")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/yardmaster").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	verify := func() (string, error) {
+		cmd := exec.Command(bin, "audit", "verify")
+		cmd.Env = append(os.Environ(), "YARDMASTER_DATA_DIR="+cfg.DataDir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(); err != nil || !strings.Contains(out, "audit chain OK") {
+		t.Fatalf("verify before tampering: %v\n%s", err, out)
+	}
+	d, err := app.OpenDB(context.Background(), cfg, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"DROP TRIGGER audit_log_no_update",
+		fmt.Sprintf("UPDATE audit_log SET actor_name = 'someone else' WHERE seq = %d", target.Seq)} {
+		if _, err := d.ExecContext(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	d.Close()
+	out, err := verify()
+	if err == nil || !strings.Contains(out, fmt.Sprintf("seq %d (id %s)", target.Seq, target.ID)) {
+		t.Fatalf("verify after tampering with seq %d: %v\n%s", target.Seq, err, out)
+	}
+}
