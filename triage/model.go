@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/invopop/jsonschema"
 	"github.com/uptrace/bun"
 
 	"github.com/yardmaster/yardmaster/rules"
@@ -223,6 +224,12 @@ func (r *RawJSON) UnmarshalJSON(b []byte) error {
 
 // Value stores the document as text.
 func (r RawJSON) Value() (driver.Value, error) { return string(r), nil }
+
+// JSONSchema documents RawJSON as any JSON value (not base64 bytes) in the
+// OpenAPI document.
+func (RawJSON) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Description: "a JSON document"}
+}
 
 // Scan reads text.
 func (r *RawJSON) Scan(src any) error {
