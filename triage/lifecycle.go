@@ -556,10 +556,9 @@ func (s *Service) Bulk(ctx context.Context, in BulkInput) (*BulkResult, error) {
 		caseIDs := dedupe(in.IDs)
 		if in.Filter != nil {
 			f := *in.Filter
-			f.Limit = MaxBulk + 1
 			f.Cursor = ""
 			var err error
-			caseIDs, err = s.matchIDs(ctx, tx, f)
+			caseIDs, err = s.matchIDs(ctx, tx, f, MaxBulk+1)
 			if err != nil {
 				return err
 			}

@@ -88,7 +88,7 @@ func (f *ListFilter) Validate() error {
 	if f.Limit == 0 {
 		f.Limit = 50
 	}
-	if f.Limit < 0 || f.Limit > 500 && f.Limit != MaxBulk+1 {
+	if f.Limit < 0 || f.Limit > 500 {
 		bad("limit", "1-500")
 	}
 	if f.Cursor != "" {
@@ -344,11 +344,13 @@ func (s *Service) List(ctx context.Context, f ListFilter) (*Page, error) {
 }
 
 // matchIDs returns the ids of the cases a filter selects (bulk), in the
-// filter's order, up to f.Limit.
-func (s *Service) matchIDs(ctx context.Context, idb bun.IDB, f ListFilter) ([]string, error) {
+// filter's order, up to limit.
+func (s *Service) matchIDs(ctx context.Context, idb bun.IDB, f ListFilter, limit int) ([]string, error) {
+	f.Limit = 0
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	f.Limit = limit
 	scope, err := s.scopeOf(ctx, idb)
 	if err != nil {
 		return nil, err
