@@ -3,13 +3,16 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/yardmaster/yardmaster/intake"
+	"github.com/yardmaster/yardmaster/internal/apperr"
 	"github.com/yardmaster/yardmaster/rules"
 	"github.com/yardmaster/yardmaster/triage"
 	"github.com/yardmaster/yardmaster/triage/ai"
@@ -24,7 +27,7 @@ import (
 func (a *App) wireTriage(ctx context.Context) error {
 	policy, err := triage.LoadPolicy(a.Config.TriagePolicy)
 	if err != nil {
-		return fmt.Errorf("YARDMASTER_TRIAGE_POLICY: %w", err)
+		return policyError(err)
 	}
 	opts := triage.Options{DB: a.DB, Policy: policy, Now: a.Now, Log: a.Log, Queue: a.Queue, Box: a.Box}
 	if a.Intake != nil {
@@ -32,7 +35,7 @@ func (a *App) wireTriage(ctx context.Context) error {
 	}
 	svc, err := triage.New(opts)
 	if err != nil {
-		return fmt.Errorf("YARDMASTER_TRIAGE_POLICY: %w", err)
+		return policyError(err)
 	}
 	a.Triage = svc
 	if a.Rules != nil {
@@ -63,6 +66,19 @@ func (a *App) wireTriage(ctx context.Context) error {
 		return svc.PruneCandidates(ctx, now)
 	}})
 	return nil
+}
+
+// policyError reports every problem of the policy file, one line each.
+func policyError(err error) error {
+	e, ok := apperr.As(err)
+	if !ok || len(e.Fields) == 0 {
+		return fmt.Errorf("YARDMASTER_TRIAGE_POLICY: %w", err)
+	}
+	lines := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		lines[i] = "YARDMASTER_TRIAGE_POLICY: " + f.Field + ": " + f.Message
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // triageAI serves the AI feature from triage: case facts for summaries,

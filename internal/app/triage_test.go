@@ -683,3 +683,26 @@ func TestAuditVerifyCommandNamesTamperedEntry(t *testing.T) {
 		t.Fatalf("verify after tampering with seq %d: %v\n%s", target.Seq, err, out)
 	}
 }
+
+// A bad triage policy stops start-up with a line naming the variable and
+// the field; a good one is used.
+func TestTriagePolicyFile(t *testing.T) {
+	cfg := apptest.TestConfig(t)
+	path := filepath.Join(t.TempDir(), "triage.yaml")
+	if err := os.WriteFile(path, []byte("four_eyes: [launch_rocket]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.TriagePolicy = path
+	_, err := app.Open(context.Background(), app.Options{Config: cfg})
+	if err == nil || !strings.Contains(err.Error(), "YARDMASTER_TRIAGE_POLICY") || !strings.Contains(err.Error(), "four_eyes") {
+		t.Fatalf("bad policy: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("four_eyes: [reschedule_picking, create_ticket]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = t.TempDir()
+	r := apptest.Start(t, cfg)
+	if got := r.Triage.Policy().FourEyes; len(got) != 2 {
+		t.Errorf("policy four_eyes = %v", got)
+	}
+}
