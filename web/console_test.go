@@ -49,15 +49,16 @@ func (a *consoleApp) addUser(name string, role auth.Role) auth.User {
 
 // browser is a cookie-carrying HTTP client that does not follow redirects.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	client *http.Client
 	csrf   string
 }
 
-func (a *consoleApp) browser() *browser {
-	jar := newJar()
-	return &browser{t: a.t, base: a.URL, client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+func (a *consoleApp) browser() *browser { return newBrowserClient(a.t, a.URL) }
+
+func newBrowserClient(tb testing.TB, base string) *browser {
+	return &browser{t: tb, base: base, client: &http.Client{Jar: newJar(), Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
