@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"sort"
 	"strings"
@@ -48,6 +49,9 @@ func (cn *Console) opsRoutes() {
 	cn.route(fiber.MethodPost, "/ops/jobs/:id/retry", auth.PermOpsAdmin, cn.jobRetry)
 	cn.route(fiber.MethodPost, "/ops/jobs/:id/discard", auth.PermOpsAdmin, cn.jobDiscard)
 	cn.route(fiber.MethodPost, "/ops/tasks/:queue/:id/run", auth.PermOpsAdmin, cn.taskRunNow)
+	if cn.svc.Triage != nil {
+		cn.route(fiber.MethodPost, "/ops/webhooks/replay", auth.PermOpsAdmin, cn.webhookReplay)
+	}
 	if cn.svc.Reports != nil {
 		cn.route(fiber.MethodGet, "/scorecards", auth.PermEventsRead, cn.scorecardsPage)
 	}
@@ -68,6 +72,10 @@ type opsModel struct {
 	Odoo          *odoo.Health
 	OdooSync      []odoo.Status
 	Rejections    []rejection
+	// Outbound webhook deliveries that gave up (dead letters) and the
+	// latest ones still being tried.
+	WebhookDead    []*triage.Delivery
+	WebhookPending []*triage.Delivery
 }
 
 type rejection struct {
@@ -103,6 +111,14 @@ func (cn *Console) opsPage(c *fiber.Ctx) error {
 			return err
 		}
 		m.Rejections = intakeRejections()
+	}
+	if cn.svc.Triage != nil {
+		if m.WebhookDead, err = cn.svc.Triage.ListDeliveries(ctx, triage.DeliveryFilter{State: triage.DeliveryDead, Limit: 50}); err != nil {
+			return err
+		}
+		if m.WebhookPending, err = cn.svc.Triage.ListDeliveries(ctx, triage.DeliveryFilter{State: triage.DeliveryPending, Limit: 20}); err != nil {
+			return err
+		}
 	}
 	if cn.svc.Odoo != nil {
 		h := cn.svc.Odoo.Health()
@@ -209,6 +225,23 @@ func (cn *Console) taskRunNow(c *fiber.Ctx) error {
 	}
 	cn.flash(c, "ok", "Task "+id+" moved to the front of "+qn+".")
 	return redirectTo(c, "/ops")
+}
+
+// webhookReplay sends outbound webhook deliveries again (dead letters, or
+// delivered ones a subscriber asks for), with their original message ids.
+func (cn *Console) webhookReplay(c *fiber.Ctx) error {
+	var ids []string
+	c.Request().PostArgs().VisitAll(func(k, v []byte) {
+		if string(k) == "ids" && len(v) > 0 && len(v) <= 64 {
+			ids = append(ids, string(v))
+		}
+	})
+	n, err := cn.svc.Triage.ReplayDeliveries(c.UserContext(), ids)
+	if err != nil {
+		return err
+	}
+	cn.flash(c, "ok", fmt.Sprintf("%d webhook deliveries queued again.", n))
+	return redirectTo(c, "/ops#webhooks")
 }
 
 // scorecardsModel is the scorecards page.
