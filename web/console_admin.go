@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ func (cn *Console) adminRoutes() {
 	cn.route(fiber.MethodPost, "/admin/users", auth.PermUsersAdmin, cn.userCreate)
 	cn.route(fiber.MethodPost, "/admin/users/:id", auth.PermUsersAdmin, cn.userUpdate)
 	cn.route(fiber.MethodPost, "/admin/users/:id/reset-password", auth.PermUsersAdmin, cn.userResetPassword)
+	if cn.svc.Triage != nil {
+		cn.route(fiber.MethodPost, "/admin/users/:id/customers", auth.PermUsersAdmin, cn.userCustomers)
+	}
 	cn.route(fiber.MethodGet, "/admin/tokens", auth.PermTokensAdmin, cn.tokensPage)
 	cn.route(fiber.MethodPost, "/admin/tokens", auth.PermTokensAdmin, cn.tokenCreate)
 	cn.route(fiber.MethodPost, "/admin/tokens/:id/revoke", auth.PermTokensAdmin, cn.tokenRevoke)
@@ -37,6 +41,9 @@ type usersModel struct {
 	Created      *auth.User
 	OneTimeReset bool
 	Password     string
+	// Customers maps account users to the Odoo customers whose cases
+	// they read (nil when triage is not wired).
+	Customers map[string]string
 }
 
 func (cn *Console) renderUsers(c *fiber.Ctx, status int, m usersModel) error {
@@ -47,6 +54,19 @@ func (cn *Console) renderUsers(c *fiber.Ctx, status int, m usersModel) error {
 	m.Users, m.Roles = us, auth.Roles
 	if m.Form == nil {
 		m.Form = map[string]string{"role": string(auth.RoleViewer)}
+	}
+	if cn.svc.Triage != nil {
+		m.Customers = map[string]string{}
+		for _, u := range us {
+			if u.Role != auth.RoleAccount {
+				continue
+			}
+			ids, err := cn.svc.Triage.AccountCustomers(c.UserContext(), u.ID)
+			if err != nil {
+				return err
+			}
+			m.Customers[u.ID] = strings.Join(ids, ", ")
+		}
 	}
 	return cn.render(c, status, "users", cn.page(c, "Users", "users", m))
 }
@@ -199,6 +219,28 @@ func (cn *Console) userResetPassword(c *fiber.Ctx) error {
 		return err
 	}
 	return cn.renderUsers(c, fiber.StatusOK, usersModel{Created: &u, OneTimeReset: true, Password: password})
+}
+
+// userCustomers sets the Odoo customers an account user reads cases of.
+func (cn *Console) userCustomers(c *fiber.Ctx) error {
+	id := utils.CopyString(c.Params("id"))
+	ids := strings.FieldsFunc(utils.CopyString(c.FormValue("customer_ids")), func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+	})
+	before, err := cn.svc.Triage.AccountCustomers(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	after, err := cn.svc.Triage.SetAccountCustomers(c.UserContext(), id, ids)
+	if err != nil {
+		return err
+	}
+	if _, err := audit.Append(c.UserContext(), cn.db, cn.now(), audit.Record{Action: "user.customers_set", SubjectType: "user", SubjectID: id,
+		Before: map[string]any{"customer_ids": before}, After: map[string]any{"customer_ids": after}}); err != nil {
+		return err
+	}
+	cn.flash(c, "ok", fmt.Sprintf("The account user now reads the cases of %d customers.", len(after)))
+	return redirectTo(c, "/admin/users")
 }
 
 // tokensModel is the tokens page.

@@ -604,3 +604,25 @@ func TestConsoleFormControlsAreLabelled(t *testing.T) {
 		t.Fatalf("only %d pages checked", pages)
 	}
 }
+
+// TestConsoleAccountCustomers: an admin maps an account user to customers
+// on the users page; the mapping is audited.
+func TestConsoleAccountCustomers(t *testing.T) {
+	a := startConsole(t)
+	acc := a.addUser("kai", auth.RoleAccount)
+	b := a.browser()
+	b.login("admin", firstAdminPassword)
+	if page := b.get("/admin/users"); !strings.Contains(page.Body, `action="/admin/users/`+acc.ID+`/customers"`) {
+		t.Fatal("no customer form for the account user")
+	}
+	if r := b.post("/admin/users/"+acc.ID+"/customers", url.Values{"customer_ids": {"12, 40\n40"}}); r.Status != http.StatusSeeOther {
+		t.Fatalf("set customers = %d %s", r.Status, r.Body)
+	}
+	got, err := a.Triage.AccountCustomers(context.Background(), acc.ID)
+	if err != nil || strings.Join(got, ",") != "12,40" {
+		t.Fatalf("customers %v %v", got, err)
+	}
+	if page := b.get("/audit?action=user.customers_set"); !strings.Contains(page.Body, acc.ID) {
+		t.Error("mapping not audited")
+	}
+}
