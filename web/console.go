@@ -336,6 +336,7 @@ func (cn *Console) nav(p auth.Principal) []navItem {
 		{"ops", "Operations", "/ops", auth.PermOpsRead},
 		{"scorecards", "Scorecards", "/scorecards", auth.PermEventsRead},
 		{"audit", "Audit", "/audit", auth.PermAuditRead},
+		{"digests", "Digests", "/digests", auth.PermDigestsSelf},
 		{"users", "Users", "/admin/users", auth.PermUsersAdmin},
 		{"tokens", "Tokens", "/admin/tokens", auth.PermTokensAdmin},
 	}
@@ -404,6 +405,7 @@ func (cn *Console) registerRoutes() {
 	cn.sourceRoutes()
 	cn.triageRoutes()
 	cn.rulesRoutes()
+	cn.digestRoutes()
 	cn.route(fiber.MethodGet, "/", "", cn.home)
 	sort.SliceStable(cn.routes, func(i, j int) bool { return cn.routes[i].Path < cn.routes[j].Path })
 }

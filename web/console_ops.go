@@ -23,6 +23,7 @@ import (
 	"github.com/yardmaster/yardmaster/rules"
 	"github.com/yardmaster/yardmaster/triage"
 	"github.com/yardmaster/yardmaster/triage/ai"
+	"github.com/yardmaster/yardmaster/triage/digest"
 )
 
 // ConsoleServices are the product services the console pages call. Each
@@ -35,6 +36,8 @@ type ConsoleServices struct {
 	Rules   *rules.Service
 	// Summaries are the AI case summaries (deterministic or LLM).
 	Summaries *ai.Store
+	// Digests are the escalation digests.
+	Digests *digest.Service
 	// Odoo and Mirror are the Odoo connector; nil when it is off.
 	Odoo   *odoo.Client
 	Mirror *odoo.Mirror

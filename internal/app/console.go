@@ -21,7 +21,7 @@ func (a *App) wireConsole(ctx context.Context) error {
 		a.Config.SecureCookies == "auto" && strings.HasPrefix(strings.ToLower(a.Config.PublicURL), "https://")
 	sessions := console.NewSessions(a.DB, a.Now, a.Config.SessionIdleTimeout, a.Config.SessionMaxAge)
 	throttle := console.NewThrottle(a.DB, a.Now, a.Config.LoginMaxFailures)
-	svc := web.ConsoleServices{Queue: a.Queue, Intake: a.Intake, Triage: a.Triage, Rules: a.Rules}
+	svc := web.ConsoleServices{Queue: a.Queue, Intake: a.Intake, Triage: a.Triage, Rules: a.Rules, Digests: a.Digest}
 	if a.Intake != nil {
 		svc.Reports = opsview.NewReports(a.DB.Read, a.Now, a.Log)
 	}
