@@ -94,7 +94,7 @@ func (cn *Console) opsPage(c *fiber.Ctx) error {
 	if m.Queues, err = q.QueueStats(ctx); err != nil {
 		m.QueueErr = err.Error()
 	}
-	if m.Outbox, err = q.OutboxStats(ctx); err != nil {
+	if m.Outbox, err = queue.OutboxCounts(ctx, cn.db.Read); err != nil {
 		return err
 	}
 	if m.OldestWaiting, err = queue.OldestWaiting(ctx, cn.db.Read, cn.now()); err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/yardmaster/yardmaster/internal/ids"
 )
 
 // SourceLag is how late one source's events reached us in a window:
@@ -27,17 +29,21 @@ type lagRow struct {
 	ReceivedAt    time.Time `bun:"received_at"`
 }
 
-// maxLagSample bounds the rows read for one lag report.
-const maxLagSample = 50000
+// MaxLagSample bounds the rows read for one lag report: the newest events
+// of the window tell how late sources are now, and the page stays fast
+// however busy the window was.
+const MaxLagSample = 5000
 
-// EventLag reports per-source lag of the events received in [since, now),
-// ordered by source, from at most the newest 50,000 events. Synthetic
-// events (sweeps) are left out: their lag is ours, not a carrier's.
+// EventLag reports per-source lag of the newest events received since
+// since (at most MaxLagSample), ordered by source. Event ids are ULIDs of
+// the time they were stored, so the window is a range of the primary key.
+// Synthetic events (sweeps) are left out: their lag is ours, not a
+// carrier's.
 func EventLag(ctx context.Context, idb bun.IDB, since time.Time) ([]SourceLag, error) {
 	var rows []lagRow
 	err := idb.NewSelect().Model(&rows).Column("source", "occurred_at", "received_at").
-		Where("received_at >= ? AND synthetic = ?", since.UTC(), false).
-		Order("received_at DESC").Limit(maxLagSample).Scan(ctx)
+		Where("id >= ? AND synthetic = ?", ids.At(since)[:10], false).
+		Order("id DESC").Limit(MaxLagSample).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opsview: read event lag: %w", err)
 	}

@@ -119,6 +119,23 @@ func TestDeadJobsRetryAndDiscard(t *testing.T) {
 		if err != nil || len(stats) < 3 || stats[0].Name != queue.QueueCritical {
 			t.Errorf("queue stats %+v, %v", stats, err)
 		}
+		// The cheap counts agree with the grouped ones.
+		for _, id := range []string{"later-1", "later-2"} {
+			err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				return queue.Add(ctx, tx, queue.Job{Key: id, Type: "test:flaky", RunAt: time.Now().Add(time.Hour)})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		grouped, err := q.OutboxStats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted, err := queue.OutboxCounts(ctx, d.Read)
+		if err != nil || counted != grouped {
+			t.Errorf("OutboxCounts %+v, OutboxStats %+v (%v)", counted, grouped, err)
+		}
 		if old, err := queue.OldestWaiting(ctx, d.Read, time.Now()); err != nil || !old.IsZero() {
 			t.Errorf("oldest waiting = %v, %v; want none", old, err)
 		}
