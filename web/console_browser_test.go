@@ -450,6 +450,18 @@ func TestConsoleBrowser(t *testing.T) {
 			chromedp.Clear("#bt-cand"), chromedp.SendKeys("#bt-cand", "active"),
 			chromedp.Click("#start-backtest"),
 		)
+		t.Cleanup(func() {
+			if !t.Failed() {
+				return
+			}
+			// Say where the backtest stopped: its row and its outbox job.
+			var bt []map[string]any
+			_ = r.DB.Read.NewSelect().Table("rule_backtests").Column("id", "status", "processed", "error").Scan(context.Background(), &bt)
+			var jobs []map[string]any
+			_ = r.DB.Read.NewSelect().Table("outbox").Column("id", "task_type", "queue", "enqueued_at", "done_at", "attempts", "last_error").
+				Where("task_type = 'rules:backtest'").Scan(context.Background(), &jobs)
+			t.Logf("backtests %v; jobs %v", bt, jobs)
+		})
 		ana.waitFor("the finished backtest", `!!document.querySelector("#backtest-status") && document.querySelector("#backtest-status").textContent.trim() === "done"`)
 		if changed := ana.text("#changed-count"); changed == "0" {
 			t.Fatal("the backtest found no changed classification")

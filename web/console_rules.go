@@ -718,7 +718,7 @@ func (cn *Console) backtestPage(c *fiber.Ctx) error {
 	}
 	data := cn.page(c, "Backtest "+run.ID, "rules", run)
 	if isHTMX(c) && c.Get("HX-Target") == "backtest" {
-		return cn.render(c, fiber.StatusOK, "backtest", data, "run")
+		return cn.render(c, fiber.StatusOK, "backtest", data, "poll")
 	}
 	return cn.render(c, fiber.StatusOK, "backtest", data)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/yardmaster/yardmaster/internal/app/apptest"
 	"github.com/yardmaster/yardmaster/internal/auth"
 	"github.com/yardmaster/yardmaster/internal/config"
+	"github.com/yardmaster/yardmaster/rules"
 	"github.com/yardmaster/yardmaster/web"
 )
 
@@ -624,5 +625,61 @@ func TestConsoleAccountCustomers(t *testing.T) {
 	}
 	if page := b.get("/audit?action=user.customers_set"); !strings.Contains(page.Body, acc.ID) {
 		t.Error("mapping not audited")
+	}
+}
+
+// A backtest page refreshes itself while the run is unfinished: the answer
+// to its polling request must carry the polling element again, or the page
+// stops at "running" forever; once done, the answer stops polling.
+func TestConsoleBacktestPagePollsUntilDone(t *testing.T) {
+	a := startConsole(t)
+	a.addUser("ana", auth.RoleAnalyst)
+	b := a.browser()
+	b.login("ana", testPassword)
+	ctx := context.Background()
+	run, err := a.Rules.StartBacktest(ctx, a.Queue, rules.BacktestRequest{Candidate: "active"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setStatus := func(status string) {
+		t.Helper()
+		if _, err := a.DB.NewUpdate().Table("rule_backtests").Set("status = ?", status).Where("id = ?", run.ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll := func() string {
+		t.Helper()
+		r := b.do("GET", "/ruleset/backtests/"+run.ID, nil, map[string]string{"HX-Request": "true", "HX-Target": "backtest"})
+		if r.Status != http.StatusOK {
+			t.Fatalf("poll: %d %s", r.Status, r.Body)
+		}
+		return r.Body
+	}
+	// Wait for the queued run to finish so it cannot overwrite the status.
+	for i := 0; ; i++ {
+		got, err := a.Rules.GetBacktest(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == rules.BacktestDone {
+			break
+		}
+		if i > 600 {
+			t.Fatalf("backtest still %s", got.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	setStatus(rules.BacktestRunning)
+	body := poll()
+	if !strings.Contains(body, `id="backtest"`) || !strings.Contains(body, `hx-trigger="every 1s"`) {
+		t.Fatalf("a running backtest's poll answer does not poll again:\n%s", body)
+	}
+	if strings.Contains(body, "<html") {
+		t.Fatalf("the poll answer is a whole page")
+	}
+	setStatus(rules.BacktestDone)
+	body = poll()
+	if !strings.Contains(body, `id="backtest"`) || strings.Contains(body, "hx-trigger") || !strings.Contains(body, `id="changed-count"`) {
+		t.Fatalf("a finished backtest's poll answer: want the report and no polling:\n%s", body)
 	}
 }
