@@ -21,7 +21,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -119,10 +120,19 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 }
 
 func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
-	s, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("db: open postgres: %w", err)
 	}
+	if !strings.Contains(dsn, "default_query_exec_mode") {
+		// bun formats every value into the statement text, so pgx's
+		// default (prepare and cache each statement) would prepare every
+		// distinct query — a second round trip and an evicted cache entry
+		// per query. Parameterised statements (Insert) ask for the cache
+		// explicitly.
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	s := stdlib.OpenDB(*cfg)
 	s.SetMaxOpenConns(opts.MaxOpenConns)
 	s.SetMaxIdleConns(opts.MaxOpenConns)
 	s.SetConnMaxIdleTime(5 * time.Minute)
