@@ -87,7 +87,7 @@ func rawRows(t *testing.T, d *db.DB) []string {
 	}
 	sep := " || '|' || "
 	var out []string
-	if err := d.NewRaw("SELECT " + strings.Join(expr, sep) + " FROM bulk_rows ORDER BY id").Scan(context.Background(), &out); err != nil {
+	if err := d.NewRaw("SELECT "+strings.Join(expr, sep)+" FROM bulk_rows ORDER BY id").Scan(context.Background(), &out); err != nil {
 		t.Fatal(err)
 	}
 	return out
