@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -118,8 +119,11 @@ type PipelineOptions struct {
 	RecycleAfter time.Duration // tracking number reuse window (default 90 days)
 	// Committers is how many batches may commit at once. SQLite has one
 	// writer, so 1 there; on PostgreSQL several overlap their round trips
-	// and fsyncs (conflicts between them are retried delivery by delivery).
-	// Default: 1 on SQLite, 4 on PostgreSQL.
+	// and fsyncs (conflicts between them are retried delivery by delivery),
+	// but they also split the waiting deliveries into smaller batches, and
+	// the work per batch is what costs CPU: on 2 cores one committer
+	// carried 1.6 times the events of four (docs/BENCHMARKS.md, Intake).
+	// Default: 1 on SQLite; on PostgreSQL one per two CPUs, 1 to 4.
 	Committers int
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -171,7 +175,7 @@ func NewPipeline(d *db.DB, opts PipelineOptions) *Pipeline {
 	if opts.Committers <= 0 {
 		opts.Committers = 1
 		if d.IsPostgres() {
-			opts.Committers = 4
+			opts.Committers = min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
 		}
 	}
 	p := &Pipeline{db: d, opts: opts, in: make(chan *request, 4096), stop: make(chan struct{}), done: make(chan struct{})}
@@ -395,7 +399,7 @@ func (p *Pipeline) runTx(ctx context.Context, batch []*request) ([]*Processed, e
 		r.res, r.err, r.dupOf, r.payload = nil, nil, nil, ""
 	}
 	var processed []*Processed
-	err := p.db.InTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := p.db.InBatchTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		processed, err = p.process(ctx, tx, batch)
 		return err
@@ -533,10 +537,10 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			ReceivedAt: pl.ReceivedAt.UTC(), ContentType: pl.ContentType, Headers: string(hdrs), Body: pl.Body,
 			BodyHash: pl.BodyHash, Size: pl.Size, EventCount: len(r.sub.Events)})
 	}
-	if len(payloads) > 0 {
-		if _, err := tx.NewInsert().Model(&payloads).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("store raw payloads: %w", err)
-		}
+	// Nothing later in the transaction reads the payloads: on PostgreSQL
+	// they travel with the commit.
+	if err := db.Insert(ctx, tx, payloads, db.InsertOptions{Defer: true}); err != nil {
+		return nil, fmt.Errorf("store raw payloads: %w", err)
 	}
 
 	// 3. Event dedup: against the table and within the batch.
@@ -681,10 +685,8 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			eventLag.WithLabelValues(ev.Source).Observe(ev.ReceivedAt.Sub(ev.OccurredAt).Seconds())
 		}
 	}
-	if len(rows) > 0 {
-		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("store events: %w", err)
-		}
+	if err := db.Insert(ctx, tx, rows, db.InsertOptions{}); err != nil {
+		return nil, fmt.Errorf("store events: %w", err)
 	}
 	if len(touchedOrder) > 0 {
 		srows := make([]*shipmentRow, 0, len(touchedOrder))
@@ -695,13 +697,7 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			}
 			srows = append(srows, r)
 		}
-		q := tx.NewInsert().Model(&srows).On("CONFLICT (id) DO UPDATE")
-		for _, c := range []string{"status", "status_at", "first_seen_at", "last_event_at", "last_physical_scan_at",
-			"promised_delivery", "estimated_delivery", "open_exceptions", "order_ref", "picking_ref", "event_count",
-			"updated_at", "state"} {
-			q = q.Set(c + " = EXCLUDED." + c)
-		}
-		if _, err := q.Exec(ctx); err != nil {
+		if err := db.Insert(ctx, tx, srows, db.InsertOptions{Suffix: shipmentUpsert}); err != nil {
 			return nil, fmt.Errorf("store shipments: %w", err)
 		}
 	}
@@ -747,10 +743,8 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			drows = append(drows, deliveryRow{Key: deliveryKey(r.sub.Source, r.sub.DeliveryID), ReceivedAt: now, PayloadID: r.payload, Result: string(b)})
 		}
 	}
-	if len(drows) > 0 {
-		if _, err := tx.NewInsert().Model(&drows).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("store delivery ids: %w", err)
-		}
+	if err := db.Insert(ctx, tx, drows, db.InsertOptions{Defer: true}); err != nil {
+		return nil, fmt.Errorf("store delivery ids: %w", err)
 	}
 	for _, r := range batch {
 		if r.dupOf != nil {
@@ -765,6 +759,12 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 	}
 	return processed, nil
 }
+
+// shipmentUpsert updates a stored shipment generation with the state the
+// batch folded into it.
+var shipmentUpsert = db.UpdateSet("id", []string{"status", "status_at", "first_seen_at", "last_event_at",
+	"last_physical_scan_at", "promised_delivery", "estimated_delivery", "open_exceptions", "order_ref", "picking_ref",
+	"event_count", "updated_at", "state"})
 
 func newItemsSet[T any](items []T, ev func(T) *Event) map[*Event]bool {
 	m := make(map[*Event]bool, len(items))

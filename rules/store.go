@@ -494,7 +494,9 @@ func (Store) insertEvaluations(ctx context.Context, idb bun.IDB, rows []evaluati
 	if len(rows) == 0 {
 		return nil
 	}
-	if _, err := idb.NewInsert().Model(&rows).Exec(ctx); err != nil {
+	// A parameterised bulk insert: the records are kilobytes of JSON each,
+	// which bun would escape into the statement text.
+	if err := db.Insert(ctx, idb, rows, db.InsertOptions{}); err != nil {
 		return fmt.Errorf("store %d evaluation records: %w", len(rows), err)
 	}
 	return nil

@@ -143,11 +143,20 @@ func (b *batchTx) flush(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("db: deferred writes need the pgx driver, have %T", dc)
 		}
+		pc := c.Conn()
 		var pb pgx.Batch
 		for _, s := range stmts {
+			if s.args != nil {
+				// Insert's statements (a few fixed texts) are prepared once
+				// per connection, so the batch binds their arrays in binary
+				// rather than as text; Prepare is a map lookup after that.
+				if _, err := pc.Prepare(ctx, s.query, s.query); err != nil {
+					return fmt.Errorf("db: prepare deferred write: %w", err)
+				}
+			}
 			pb.Queue(s.query, s.args...)
 		}
-		br := c.Conn().SendBatch(ctx, &pb)
+		br := pc.SendBatch(ctx, &pb)
 		for range stmts {
 			if _, err := br.Exec(); err != nil {
 				_ = br.Close()
