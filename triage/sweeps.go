@@ -448,6 +448,17 @@ func (s *Service) emit(ctx context.Context, hits []sweepHit, now time.Time, max 
 	return len(evs), nil
 }
 
+// summaryJobs and etaJobs are schedulers that hand over their outbox job,
+// so the changeset writes it with its other jobs in one statement instead
+// of one INSERT per case and kind.
+type summaryJobs interface {
+	SummarizeJob(caseID string, now time.Time) (queue.Job, error)
+}
+
+type etaJobs interface {
+	ETARiskJob(caseID string, now time.Time) queue.Job
+}
+
 // scheduleAI schedules summaries and ETA scoring of the changeset's
 // cases (debounced by the schedulers).
 func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error {
@@ -455,6 +466,14 @@ func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error
 	if sum != nil {
 		for _, id := range sortedKeys(ch.summarize) {
 			if c := ch.cases[id]; c != nil && !c.Live() {
+				continue
+			}
+			if js, ok := sum.(summaryJobs); ok {
+				j, err := js.SummarizeJob(id, ch.now)
+				if err != nil {
+					return err
+				}
+				ch.job(j)
 				continue
 			}
 			if err := sum.EnqueueSummarize(ctx, tx, id, ch.now); err != nil {
@@ -465,6 +484,10 @@ func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error
 	if eta != nil {
 		for _, id := range sortedKeys(ch.scoreETA) {
 			if c := ch.cases[id]; c != nil && !c.Live() {
+				continue
+			}
+			if js, ok := eta.(etaJobs); ok {
+				ch.job(js.ETARiskJob(id, ch.now))
 				continue
 			}
 			if err := eta.EnqueueETARisk(ctx, tx, id, ch.now); err != nil {
@@ -490,13 +513,19 @@ type QueueETA struct{ Debounce time.Duration }
 
 // EnqueueETARisk adds the debounced job.
 func (q QueueETA) EnqueueETARisk(ctx context.Context, tx bun.IDB, caseID string, now time.Time) error {
+	return queue.Add(ctx, tx, q.ETARiskJob(caseID, now))
+}
+
+// ETARiskJob is the job EnqueueETARisk adds (the changeset writes it with
+// its other outbox jobs).
+func (q QueueETA) ETARiskJob(caseID string, now time.Time) queue.Job {
 	d := q.Debounce
 	if d <= 0 {
 		d = 2 * time.Minute
 	}
 	slot := now.UTC().Truncate(d)
-	return queue.Add(ctx, tx, queue.Job{Key: TaskCaseETARisk + ":" + caseID + ":" + strconv.FormatInt(slot.Unix(), 10),
-		Type: TaskCaseETARisk, Payload: map[string]string{"case_id": caseID}, Queue: queue.QueueLow, RunAt: slot.Add(d), MaxRetry: 5})
+	return queue.Job{Key: TaskCaseETARisk + ":" + caseID + ":" + strconv.FormatInt(slot.Unix(), 10),
+		Type: TaskCaseETARisk, Payload: map[string]string{"case_id": caseID}, Queue: queue.QueueLow, RunAt: slot.Add(d), MaxRetry: 5}
 }
 
 // SetETARisk records a case's ETA risk (probability of missing the

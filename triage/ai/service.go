@@ -129,11 +129,22 @@ type summarizePayload struct {
 // which runs at the end of the window, so a burst of events on a case costs
 // one summary. Triage calls it when a case opens or changes materially.
 func (s *Service) EnqueueSummarize(ctx context.Context, tx bun.IDB, caseID string, now time.Time) error {
+	j, err := s.SummarizeJob(caseID, now)
+	if err != nil {
+		return err
+	}
+	return queue.Add(ctx, tx, j)
+}
+
+// SummarizeJob is the outbox job EnqueueSummarize adds, for a caller that
+// writes it together with other jobs (triage's changeset: one statement
+// for all of a batch's jobs).
+func (s *Service) SummarizeJob(caseID string, now time.Time) (queue.Job, error) {
 	if strings.TrimSpace(caseID) == "" {
-		return apperr.Invalid("case id is required", apperr.FieldError{Field: "case_id", Message: "required"})
+		return queue.Job{}, apperr.Invalid("case id is required", apperr.FieldError{Field: "case_id", Message: "required"})
 	}
 	slot := now.UTC().Truncate(SummarizeDebounce)
-	return queue.Add(ctx, tx, queue.Job{
+	return queue.Job{
 		Key:     TaskCaseSummarize + ":" + caseID + ":" + slot.Format("20060102T150405"),
 		Type:    TaskCaseSummarize,
 		Payload: summarizePayload{CaseID: caseID},
@@ -143,7 +154,7 @@ func (s *Service) EnqueueSummarize(ctx context.Context, tx bun.IDB, caseID strin
 		// only cover a database or a shutdown in the middle.
 		MaxRetry: 5,
 		Timeout:  s.opts.JobTimeout,
-	})
+	}, nil
 }
 
 // HandleSummarize is the queue handler of TaskCaseSummarize.
