@@ -34,11 +34,13 @@ type LoadtestReport struct {
 	Rate         float64            `json:"target_rate,omitempty"`
 	Concurrency  int                `json:"concurrency"`
 	Checkpoints  int                `json:"checkpoints_per_webhook"`
+	Exceptions   float64            `json:"exceptions,omitempty"`
 	Duration     float64            `json:"duration_seconds"`
 	Requests     int                `json:"requests"`
 	OK           int                `json:"ok"`
 	Errors       map[string]int     `json:"errors,omitempty"`
 	EventsStored int                `json:"events_stored"`
+	WithCase     int                `json:"events_with_case"`
 	RequestsPerS float64            `json:"requests_per_second"`
 	EventsPerS   float64            `json:"events_per_second"`
 	LatencyMS    map[string]float64 `json:"latency_ms"`
@@ -54,35 +56,12 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[i]
 }
 
-// aftershipBody builds a realistic AfterShip tracking webhook for a fresh
-// tracking number with n checkpoints.
-func aftershipBody(runID string, seq int64, n int, now time.Time) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"event":"tracking_update","event_id":"%s-%d","is_tracking_first_tag":false,"ts":%d,"msg":{"id":"lt%s%d",`+
-		`"tracking_number":"LT%s%08d","slug":"fedex","tag":"InTransit","subtag":"InTransit_007","subtag_message":"Departure Scan",`+
-		`"order_number":"SO%d","origin_country_region":"USA","destination_country_region":"USA","checkpoints":[`,
-		runID, seq, now.Unix(), runID, seq, strings.ToUpper(runID), seq, seq)
-	subtags := []string{"InTransit_002", "InTransit_003", "InTransit_007", "OutForDelivery_001", "Delivered_001"}
-	raw := []string{"PU", "AR", "DP", "OD", "DL"}
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k := i % len(subtags)
-		tag, _, _ := strings.Cut(subtags[k], "_")
-		fmt.Fprintf(&b, `{"slug":"fedex","city":"MEMPHIS","state":"TN","zip":"38118","country_region":"USA","location":"MEMPHIS, TN, US",`+
-			`"message":"Scan %d","tag":%q,"subtag":%q,"subtag_message":"","raw_tag":%q,"checkpoint_time":%q,"source":"carrier"}`,
-			i, tag, subtags[k], raw[k], now.Add(time.Duration(i-n)*time.Hour).Format("2006-01-02T15:04:05"))
-	}
-	b.WriteString(`]}}`)
-	return b.Bytes()
-}
-
 func newLoadtestCmd(c *cli) *cobra.Command {
 	var url, source, secret string
 	var rate float64
 	var duration, warmup time.Duration
 	var conc, checkpoints int
+	var exceptions float64
 	var self, asJSON bool
 	var cpuProfile string
 	cmd := &cobra.Command{
@@ -100,7 +79,7 @@ temporary SQLite file) and registers a source itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			report := LoadtestReport{Concurrency: conc, Checkpoints: checkpoints, CPUs: runtime.NumCPU(), Rate: rate}
+			report := LoadtestReport{Concurrency: conc, Checkpoints: checkpoints, Exceptions: exceptions, CPUs: runtime.NumCPU(), Rate: rate}
 			if self {
 				cfg, err := c.config(cmd)
 				if err != nil {
@@ -153,18 +132,19 @@ temporary SQLite file) and registers a source itself.`,
 			rb := make([]byte, 3)
 			_, _ = rand.Read(rb)
 			runID := hex.EncodeToString(rb)
+			gen := intake.LoadGen{RunID: runID, Checkpoints: checkpoints, Exceptions: exceptions}
 
 			var seq atomic.Int64
 			var mu sync.Mutex
 			var lat []float64
 			errs := map[string]int{}
-			var okN, stored, total int
+			var okN, stored, withCase, total int
 			start := time.Now()
 			measureFrom := start.Add(warmup)
 			end := measureFrom.Add(duration)
 			send := func(intended time.Time) {
 				n := seq.Add(1)
-				body := aftershipBody(runID, n, checkpoints, time.Now().UTC())
+				body := gen.Append(make([]byte, 0, 512+400*checkpoints), n, time.Now().UTC())
 				req, _ := http.NewRequest("POST", target, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("aftership-hmac-sha256", intake.SignAfterShip(secret, body))
@@ -191,6 +171,9 @@ temporary SQLite file) and registers a source itself.`,
 					for _, e := range rec.Events {
 						if !e.Duplicate {
 							stored++
+						}
+						if e.CaseID != "" {
+							withCase++
 						}
 					}
 					lat = append(lat, float64(doneAt.Sub(intended).Microseconds())/1000)
@@ -258,7 +241,7 @@ temporary SQLite file) and registers a source itself.`,
 			}
 			sort.Float64s(lat)
 			report.Duration = elapsed
-			report.Requests, report.OK, report.EventsStored = total, okN, stored
+			report.Requests, report.OK, report.EventsStored, report.WithCase = total, okN, stored, withCase
 			if len(errs) > 0 {
 				report.Errors = errs
 			}
@@ -274,6 +257,9 @@ temporary SQLite file) and registers a source itself.`,
 				total, elapsed, okN, report.RequestsPerS, stored, report.EventsPerS)
 			fmt.Fprintf(c.stdout, "ack latency ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n",
 				report.LatencyMS["p50"], report.LatencyMS["p90"], report.LatencyMS["p99"], report.LatencyMS["max"])
+			if withCase > 0 {
+				fmt.Fprintf(c.stdout, "%d events opened or updated a triage case\n", withCase)
+			}
 			if len(errs) > 0 {
 				fmt.Fprintf(c.stdout, "errors by status: %v\n", errs)
 			}
@@ -288,6 +274,7 @@ temporary SQLite file) and registers a source itself.`,
 	cmd.Flags().DurationVar(&warmup, "warmup", 2*time.Second, "send for this long before measuring")
 	cmd.Flags().IntVar(&conc, "concurrency", 64, "concurrent senders")
 	cmd.Flags().IntVar(&checkpoints, "checkpoints", 1, "checkpoints (events) per webhook")
+	cmd.Flags().Float64Var(&exceptions, "exceptions", 0, "share of webhooks (0..1) ending in an exception checkpoint that the starter rules turn into a triage case")
 	cmd.Flags().BoolVar(&self, "self", false, "start Yardmaster in this process and register a source")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --self: client and server) to this file")
