@@ -69,9 +69,18 @@ func casesOfShipments(ctx context.Context, tx bun.IDB, shipmentIDs []string, buc
 	links := map[string][]string{} // shipment → case ids
 	var caseIDs []string
 	seen := map[string]bool{}
+	// The links drive the join: SQLite's planner, without statistics,
+	// otherwise starts from every case in the buckets (an index on bucket)
+	// and probes the links with each — work growing with the open cases
+	// rather than with the batch. CROSS JOIN fixes SQLite's loop order;
+	// PostgreSQL plans it from its statistics.
+	join := "JOIN triage_cases AS c ON c.id = l.case_id"
+	if !isPG(tx) {
+		join = "CROSS JOIN triage_cases AS c ON c.id = l.case_id"
+	}
 	for _, part := range chunkStrings(shipmentIDs, 500) {
 		var rows []caseShipment
-		q := tx.NewSelect().TableExpr("triage_case_shipments AS l").Join("JOIN triage_cases AS c ON c.id = l.case_id").
+		q := tx.NewSelect().TableExpr("triage_case_shipments AS l").Join(join).
 			ColumnExpr("l.shipment_id, l.case_id").
 			Where("l.shipment_id IN (?)", bun.In(part)).Where("c.bucket IN (?)", bun.In(buckets)).
 			OrderExpr("l.shipment_id, l.case_id")
