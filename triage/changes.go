@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/yardmaster/yardmaster/audit"
+	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/ids"
 	"github.com/yardmaster/yardmaster/internal/queue"
 )
@@ -341,18 +342,15 @@ var caseColumns = []string{"kind", "fingerprint", "state", "bucket", "title", "c
 // new rows whole, existing rows the columns in set. Callers hold the rows
 // (FOR UPDATE on PostgreSQL, the single writer on SQLite).
 func upsertCases(ctx context.Context, tx bun.IDB, rows []*Case, set []string) error {
+	// One parameterised statement (internal/db's bulk insert): a case row
+	// is wide, and bun would format every value into the text.
+	suffix := "ON CONFLICT (id) DO NOTHING"
+	if len(set) > 0 {
+		suffix = db.UpdateSet("id", set)
+	}
 	for i := 0; i < len(rows); i += 500 {
 		part := rows[i:min(i+500, len(rows))]
-		q := tx.NewInsert().Model(&part)
-		if len(set) == 0 {
-			q = q.On("CONFLICT (id) DO NOTHING")
-		} else {
-			q = q.On("CONFLICT (id) DO UPDATE")
-		}
-		for _, col := range set {
-			q = q.Set(col + " = EXCLUDED." + col)
-		}
-		if _, err := q.Exec(ctx); err != nil {
+		if err := db.Insert(ctx, tx, part, db.InsertOptions{Suffix: suffix}); err != nil {
 			return fmt.Errorf("store %d cases: %w", len(part), err)
 		}
 	}
