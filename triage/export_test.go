@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -92,4 +93,36 @@ func SeedCases(ctx context.Context, d *db.DB, p Policy, spec SeedSpec) ([]string
 		}
 	}
 	return out, nil
+}
+
+// ListPlan is SQLite's EXPLAIN QUERY PLAN of List's query for f, one
+// detail per line, so tests can pin how the queue is read.
+func (s *Service) ListPlan(ctx context.Context, f ListFilter) (string, error) {
+	if err := f.Validate(); err != nil {
+		return "", err
+	}
+	scope, err := s.scopeOf(ctx, s.db.Read)
+	if err != nil {
+		return "", err
+	}
+	var rows []*Case
+	q := s.caseQuery(ctx, s.db.Read.NewSelect().Model(&rows), f, scope)
+	if q, err = orderAndSeek(q, f); err != nil {
+		return "", err
+	}
+	res, err := s.db.Read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.Limit(int64(f.Limit+1)).String())
+	if err != nil {
+		return "", err
+	}
+	defer res.Close()
+	var out []string
+	for res.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := res.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", err
+		}
+		out = append(out, detail)
+	}
+	return strings.Join(out, "\n"), res.Err()
 }
