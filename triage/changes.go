@@ -39,6 +39,10 @@ type changes struct {
 	timeline   []TimelineEntry
 	audits     []audit.Record
 	jobs       []queue.Job
+	// later are debounced jobs that run at the end of their window (AI
+	// summaries, ETA risk): written with jobs, but they do not wake the
+	// outbox dispatcher after the commit.
+	later      []queue.Job
 	newActions []*Action
 	actions    map[string]*Action // changed existing actions
 	comments   []*Comment
@@ -235,10 +239,8 @@ func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 	if err := ch.writeTerms(ctx, tx); err != nil {
 		return err
 	}
-	if len(ch.links) > 0 {
-		if _, err := tx.NewInsert().Model(&ch.links).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
-			return fmt.Errorf("link cases to shipments: %w", err)
-		}
+	if err := db.Insert(ctx, tx, ch.links, db.InsertOptions{Suffix: "ON CONFLICT DO NOTHING"}); err != nil {
+		return fmt.Errorf("link cases to shipments: %w", err)
 	}
 	if len(ch.candDel) > 0 {
 		for _, part := range chunkStrings(ch.candDel, 500) {
@@ -274,7 +276,7 @@ func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 		return err
 	}
 	for _, part := range chunkTimeline(ch.timeline, 1000) {
-		if _, err := tx.NewInsert().Model(&part).Exec(ctx); err != nil {
+		if err := db.Insert(ctx, tx, part, db.InsertOptions{}); err != nil {
 			return fmt.Errorf("store case timeline: %w", err)
 		}
 	}
@@ -284,9 +286,10 @@ func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 			return err
 		}
 	}
-	for i := 0; i < len(ch.jobs); i += 1000 {
-		end := min(i+1000, len(ch.jobs))
-		if err := queue.Add(ctx, tx, ch.jobs[i:end]...); err != nil {
+	jobs := append(ch.jobs[:len(ch.jobs):len(ch.jobs)], ch.later...)
+	for i := 0; i < len(jobs); i += 1000 {
+		end := min(i+1000, len(jobs))
+		if err := queue.Add(ctx, tx, jobs[i:end]...); err != nil {
 			return err
 		}
 	}
@@ -381,7 +384,7 @@ func (ch *changes) writeTerms(ctx context.Context, tx bun.IDB) error {
 	}
 	for i := 0; i < len(terms); i += 1000 {
 		part := terms[i:min(i+1000, len(terms))]
-		if _, err := tx.NewInsert().Model(&part).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
+		if err := db.Insert(ctx, tx, part, db.InsertOptions{Suffix: "ON CONFLICT DO NOTHING"}); err != nil {
 			return fmt.Errorf("store search terms: %w", err)
 		}
 	}

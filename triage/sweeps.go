@@ -473,7 +473,7 @@ func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error
 				if err != nil {
 					return err
 				}
-				ch.job(j)
+				ch.later = append(ch.later, j)
 				continue
 			}
 			if err := sum.EnqueueSummarize(ctx, tx, id, ch.now); err != nil {
@@ -487,7 +487,7 @@ func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error
 				continue
 			}
 			if js, ok := eta.(etaJobs); ok {
-				ch.job(js.ETARiskJob(id, ch.now))
+				ch.later = append(ch.later, js.ETARiskJob(id, ch.now))
 				continue
 			}
 			if err := eta.EnqueueETARisk(ctx, tx, id, ch.now); err != nil {
