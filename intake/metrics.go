@@ -3,6 +3,7 @@ package intake
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/yardmaster/yardmaster/internal/metrics"
 )
@@ -43,3 +44,39 @@ var (
 		Name: "yardmaster_intake_stage_events_total", Help: "New events handed to the stages after persistence.",
 	})
 )
+
+// Rejection is one of this process's rejection counters.
+type Rejection struct {
+	Source, Reason string
+	Count          float64
+}
+
+// Rejections reads this process's rejection counters by source and reason
+// (for the console). It reads the one counter, not the whole registry:
+// gathering that runs every collector, queue depths and outbox counts
+// included.
+func Rejections() []Rejection {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		rejected.Collect(ch)
+		close(ch)
+	}()
+	var out []Rejection
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			continue
+		}
+		r := Rejection{Count: d.GetCounter().GetValue()}
+		for _, l := range d.GetLabel() {
+			switch l.GetName() {
+			case "source":
+				r.Source = l.GetValue()
+			case "reason":
+				r.Reason = l.GetValue()
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -16,7 +16,6 @@ import (
 	"github.com/yardmaster/yardmaster/audit"
 	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/auth"
-	"github.com/yardmaster/yardmaster/internal/metrics"
 	"github.com/yardmaster/yardmaster/internal/opsview"
 	"github.com/yardmaster/yardmaster/internal/queue"
 	"github.com/yardmaster/yardmaster/odoo"
@@ -140,29 +139,11 @@ func (cn *Console) opsPage(c *fiber.Ctx) error {
 }
 
 // intakeRejections reads this process's rejection counters (signature
-// failures, bad payloads, rate limits) by source and reason.
+// failures, bad payloads, rate limits), by source, most first.
 func intakeRejections() []rejection {
-	mfs, err := metrics.Registry.Gather()
-	if err != nil {
-		return nil
-	}
 	var out []rejection
-	for _, mf := range mfs {
-		if mf.GetName() != "yardmaster_intake_rejected_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			r := rejection{Count: m.GetCounter().GetValue()}
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "source":
-					r.Source = l.GetValue()
-				case "reason":
-					r.Reason = l.GetValue()
-				}
-			}
-			out = append(out, r)
-		}
+	for _, r := range intake.Rejections() {
+		out = append(out, rejection(r))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Source != out[j].Source {

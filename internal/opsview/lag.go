@@ -32,7 +32,7 @@ type lagRow struct {
 // MaxLagSample bounds the rows read for one lag report: the newest events
 // of the window tell how late sources are now, and the page stays fast
 // however busy the window was.
-const MaxLagSample = 5000
+const MaxLagSample = 1000
 
 // EventLag reports per-source lag of the newest events received since
 // since (at most MaxLagSample), ordered by source. Event ids are ULIDs of
