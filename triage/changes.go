@@ -269,7 +269,7 @@ func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 			return fmt.Errorf("store comments: %w", err)
 		}
 	}
-	if err := ch.s.scheduleAI(ctx, tx, ch); err != nil {
+	if err := ch.s.scheduleAI(ch); err != nil {
 		return err
 	}
 	if err := ch.s.deliverNotices(ctx, tx, ch); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/yardmaster/yardmaster/internal/auth"
 	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/logx"
+	"github.com/yardmaster/yardmaster/internal/queue"
 	"github.com/yardmaster/yardmaster/internal/secretbox"
 	"github.com/yardmaster/yardmaster/rules"
 )
@@ -25,17 +26,18 @@ type EventSubmitter interface {
 	SubmitEvents(ctx context.Context, source string, evs []*intake.Event) (*intake.Result, error)
 }
 
-// SummaryScheduler schedules an AI summary of a case inside the case's
-// transaction, debounced (triage/ai's Service implements it).
+// SummaryScheduler gives the debounced outbox job that summarises a case
+// (triage/ai's Service implements it); the changeset writes it with the
+// case, together with the batch's other jobs in one statement.
 type SummaryScheduler interface {
-	EnqueueSummarize(ctx context.Context, tx bun.IDB, caseID string, now time.Time) error
+	SummarizeJob(caseID string, now time.Time) (queue.Job, error)
 }
 
-// ETAScheduler schedules an ETA-risk scoring of a case inside the case's
-// transaction, debounced. QueueETA is the outbox implementation for a
-// handler of TaskCaseETARisk.
+// ETAScheduler gives the debounced outbox job that scores a case's ETA
+// risk, written like SummaryScheduler's. QueueETA is the implementation for
+// a handler of TaskCaseETARisk.
 type ETAScheduler interface {
-	EnqueueETARisk(ctx context.Context, tx bun.IDB, caseID string, now time.Time) error
+	ETARiskJob(caseID string, now time.Time) queue.Job
 }
 
 // Kicker wakes the outbox dispatcher after a commit (internal/queue).

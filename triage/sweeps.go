@@ -448,37 +448,20 @@ func (s *Service) emit(ctx context.Context, hits []sweepHit, now time.Time, max 
 	return len(evs), nil
 }
 
-// summaryJobs and etaJobs are schedulers that hand over their outbox job,
-// so the changeset writes it with its other jobs in one statement instead
-// of one INSERT per case and kind.
-type summaryJobs interface {
-	SummarizeJob(caseID string, now time.Time) (queue.Job, error)
-}
-
-type etaJobs interface {
-	ETARiskJob(caseID string, now time.Time) queue.Job
-}
-
-// scheduleAI schedules summaries and ETA scoring of the changeset's
+// scheduleAI adds the summary and ETA-scoring jobs of the changeset's
 // cases (debounced by the schedulers).
-func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error {
+func (s *Service) scheduleAI(ch *changes) error {
 	_, sum, eta := s.hooks()
 	if sum != nil {
 		for _, id := range sortedKeys(ch.summarize) {
 			if c := ch.cases[id]; c != nil && !c.Live() {
 				continue
 			}
-			if js, ok := sum.(summaryJobs); ok {
-				j, err := js.SummarizeJob(id, ch.now)
-				if err != nil {
-					return err
-				}
-				ch.later = append(ch.later, j)
-				continue
-			}
-			if err := sum.EnqueueSummarize(ctx, tx, id, ch.now); err != nil {
+			j, err := sum.SummarizeJob(id, ch.now)
+			if err != nil {
 				return err
 			}
+			ch.later = append(ch.later, j)
 		}
 	}
 	if eta != nil {
@@ -486,13 +469,7 @@ func (s *Service) scheduleAI(ctx context.Context, tx bun.IDB, ch *changes) error
 			if c := ch.cases[id]; c != nil && !c.Live() {
 				continue
 			}
-			if js, ok := eta.(etaJobs); ok {
-				ch.later = append(ch.later, js.ETARiskJob(id, ch.now))
-				continue
-			}
-			if err := eta.EnqueueETARisk(ctx, tx, id, ch.now); err != nil {
-				return err
-			}
+			ch.later = append(ch.later, eta.ETARiskJob(id, ch.now))
 		}
 	}
 	return nil
@@ -511,13 +488,8 @@ func sortedKeys(m map[string]bool) []string {
 // per Debounce window (run at the end of the window).
 type QueueETA struct{ Debounce time.Duration }
 
-// EnqueueETARisk adds the debounced job.
-func (q QueueETA) EnqueueETARisk(ctx context.Context, tx bun.IDB, caseID string, now time.Time) error {
-	return queue.Add(ctx, tx, q.ETARiskJob(caseID, now))
-}
-
-// ETARiskJob is the job EnqueueETARisk adds (the changeset writes it with
-// its other outbox jobs).
+// ETARiskJob is the debounced scoring job: it runs at the end of its
+// window, so a burst of events on a case costs one scoring.
 func (q QueueETA) ETARiskJob(caseID string, now time.Time) queue.Job {
 	d := q.Debounce
 	if d <= 0 {
