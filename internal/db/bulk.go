@@ -540,40 +540,29 @@ func (m *bulkModel) insertPG(ctx context.Context, x executor, n int, row func(in
 // is possible.
 func newPGColumn(f bulkField, n int) any {
 	switch {
-	case f.kind == kindString && f.null:
-		s := make([]*string, 0, n)
-		return &s
 	case f.kind == kindString:
-		s := make([]string, 0, n)
-		return &s
-	case (f.kind == kindInt || f.kind == kindUint) && f.null:
-		s := make([]*int64, 0, n)
-		return &s
+		return newColumn[string](f.null, n)
 	case f.kind == kindInt || f.kind == kindUint:
-		s := make([]int64, 0, n)
-		return &s
-	case f.kind == kindFloat && f.null:
-		s := make([]*float64, 0, n)
-		return &s
+		return newColumn[int64](f.null, n)
 	case f.kind == kindFloat:
-		s := make([]float64, 0, n)
-		return &s
-	case f.kind == kindBool && f.null:
-		s := make([]*bool, 0, n)
-		return &s
+		return newColumn[float64](f.null, n)
 	case f.kind == kindBool:
-		s := make([]bool, 0, n)
-		return &s
-	case f.kind == kindTime && f.null:
-		s := make([]*time.Time, 0, n)
-		return &s
+		return newColumn[bool](f.null, n)
 	case f.kind == kindTime:
-		s := make([]time.Time, 0, n)
-		return &s
+		return newColumn[time.Time](f.null, n)
 	default:
 		s := make([][]byte, 0, n)
 		return &s
 	}
+}
+
+func newColumn[T any](null bool, n int) any {
+	if null {
+		s := make([]*T, 0, n)
+		return &s
+	}
+	s := make([]T, 0, n)
+	return &s
 }
 
 func appendPGColumn(col any, v any) {
@@ -581,48 +570,23 @@ func appendPGColumn(col any, v any) {
 	case *[]string:
 		*c = append(*c, v.(string))
 	case *[]*string:
-		if v == nil {
-			*c = append(*c, nil)
-		} else {
-			s := v.(string)
-			*c = append(*c, &s)
-		}
+		appendNullable(c, v)
 	case *[]int64:
 		*c = append(*c, v.(int64))
 	case *[]*int64:
-		if v == nil {
-			*c = append(*c, nil)
-		} else {
-			x := v.(int64)
-			*c = append(*c, &x)
-		}
+		appendNullable(c, v)
 	case *[]float64:
 		*c = append(*c, v.(float64))
 	case *[]*float64:
-		if v == nil {
-			*c = append(*c, nil)
-		} else {
-			x := v.(float64)
-			*c = append(*c, &x)
-		}
+		appendNullable(c, v)
 	case *[]bool:
 		*c = append(*c, v.(bool))
 	case *[]*bool:
-		if v == nil {
-			*c = append(*c, nil)
-		} else {
-			x := v.(bool)
-			*c = append(*c, &x)
-		}
+		appendNullable(c, v)
 	case *[]time.Time:
 		*c = append(*c, v.(time.Time))
 	case *[]*time.Time:
-		if v == nil {
-			*c = append(*c, nil)
-		} else {
-			x := v.(time.Time)
-			*c = append(*c, &x)
-		}
+		appendNullable(c, v)
 	case *[][]byte:
 		if v == nil {
 			*c = append(*c, nil)
@@ -630,6 +594,16 @@ func appendPGColumn(col any, v any) {
 			*c = append(*c, v.([]byte))
 		}
 	}
+}
+
+// appendNullable appends v (nil for NULL) to a column of pointers.
+func appendNullable[T any](c *[]*T, v any) {
+	if v == nil {
+		*c = append(*c, nil)
+		return
+	}
+	x := v.(T)
+	*c = append(*c, &x)
 }
 
 // sqliteMaxVars keeps a statement under SQLite's bound-variable limit.
