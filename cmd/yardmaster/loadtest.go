@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -78,6 +79,9 @@ temporary SQLite file) and registers a source itself.`,
   yardmaster loadtest --self --rate 1000 --duration 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLoadtestFlags(conc, checkpoints, rate, exceptions, duration, warmup); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			report := LoadtestReport{Concurrency: conc, Checkpoints: checkpoints, Exceptions: exceptions, CPUs: runtime.NumCPU(), Rate: rate}
 			if self {
@@ -279,4 +283,32 @@ temporary SQLite file) and registers a source itself.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --self: client and server) to this file")
 	return cmd
+}
+
+// checkLoadtestFlags refuses values that would make a run meaningless or
+// hang, naming the flag and what it accepts.
+func checkLoadtestFlags(conc, checkpoints int, rate, exceptions float64, duration, warmup time.Duration) error {
+	var bad []string
+	if conc < 1 {
+		bad = append(bad, "--concurrency must be at least 1 (e.g. 64)")
+	}
+	if checkpoints < 1 || checkpoints > 100 {
+		bad = append(bad, "--checkpoints must be between 1 and 100 (e.g. 1)")
+	}
+	if rate < 0 {
+		bad = append(bad, "--rate must be 0 (as fast as possible) or a positive number of requests/s (e.g. 1000)")
+	}
+	if exceptions < 0 || exceptions > 1 {
+		bad = append(bad, "--exceptions must be a share between 0 and 1 (e.g. 0.05)")
+	}
+	if duration <= 0 {
+		bad = append(bad, "--duration must be positive (e.g. 30s)")
+	}
+	if warmup < 0 {
+		bad = append(bad, "--warmup must not be negative (e.g. 2s)")
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "\n"))
+	}
+	return nil
 }
