@@ -73,16 +73,11 @@ type opsModel struct {
 	Embedded      bool
 	Odoo          *odoo.Health
 	OdooSync      []odoo.Status
-	Rejections    []rejection
+	Rejections    []intake.Rejection
 	// Outbound webhook deliveries that gave up (dead letters) and the
 	// latest ones still being tried.
 	WebhookDead    []*triage.Delivery
 	WebhookPending []*triage.Delivery
-}
-
-type rejection struct {
-	Source, Reason string
-	Count          float64
 }
 
 func (cn *Console) opsPage(c *fiber.Ctx) error {
@@ -140,11 +135,8 @@ func (cn *Console) opsPage(c *fiber.Ctx) error {
 
 // intakeRejections reads this process's rejection counters (signature
 // failures, bad payloads, rate limits), by source, most first.
-func intakeRejections() []rejection {
-	var out []rejection
-	for _, r := range intake.Rejections() {
-		out = append(out, rejection(r))
-	}
+func intakeRejections() []intake.Rejection {
+	out := intake.Rejections()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Source != out[j].Source {
 			return out[i].Source < out[j].Source

@@ -80,7 +80,7 @@ type sourceModel struct {
 	Created    *intake.SourceCreated
 	Deliveries []opsview.Delivery
 	Unmapped   []intake.UnmappedCode
-	Rejections []rejection
+	Rejections []intake.Rejection
 	Overlaps   []string
 }
 
