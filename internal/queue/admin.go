@@ -291,7 +291,7 @@ func (q *Queue) TaskInfo(queueName, id string) *asynq.TaskInfo {
 	return ti
 }
 
-// OutboxCounts is OutboxStats computed from index-only counts, so it
+// OutboxCounts counts the open outbox rows with index-only counts, so it
 // stays cheap with a large backlog: dead rows are never waiting (they were
 // handed to Redis before they failed), so waiting is every row not done
 // and not enqueued, and enqueued excludes the dead.

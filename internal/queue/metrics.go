@@ -68,7 +68,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	st, err := OutboxCounts(ctx, c.q.db.Read) // index-only: a scrape stays cheap with a large backlog
+	st, err := c.q.OutboxStats(ctx)
 	if err == nil {
 		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(st.Waiting), "waiting")
 		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(st.Enqueued), "enqueued")
@@ -81,26 +81,8 @@ type OutboxStats struct {
 	Waiting, Enqueued, Dead int
 }
 
-// OutboxStats returns the outbox backlog.
+// OutboxStats returns the outbox backlog (OutboxCounts on this queue's
+// database).
 func (q *Queue) OutboxStats(ctx context.Context) (OutboxStats, error) {
-	var rows []struct {
-		Dead     bool
-		Enqueued bool
-		N        int
-	}
-	err := q.db.Read.NewSelect().Model((*outboxRow)(nil)).
-		ColumnExpr("dead, (enqueued_at IS NOT NULL) AS enqueued, COUNT(*) AS n").
-		Where("done_at IS NULL").GroupExpr("dead, (enqueued_at IS NOT NULL)").Scan(ctx, &rows)
-	var s OutboxStats
-	for _, r := range rows {
-		switch {
-		case r.Dead:
-			s.Dead += r.N
-		case r.Enqueued:
-			s.Enqueued += r.N
-		default:
-			s.Waiting += r.N
-		}
-	}
-	return s, err
+	return OutboxCounts(ctx, q.db.Read)
 }
