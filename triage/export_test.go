@@ -101,16 +101,12 @@ func (s *Service) ListPlan(ctx context.Context, f ListFilter) (string, error) {
 	if err := f.Validate(); err != nil {
 		return "", err
 	}
-	scope, err := s.scopeOf(ctx, s.db.Read)
+	var rows []*Case
+	q, err := s.listQuery(ctx, f, &rows)
 	if err != nil {
 		return "", err
 	}
-	var rows []*Case
-	q := s.caseQuery(ctx, s.db.Read.NewSelect().Model(&rows), f, scope)
-	if q, err = orderAndSeek(q, f); err != nil {
-		return "", err
-	}
-	res, err := s.db.Read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.Limit(int64(f.Limit+1)).String())
+	res, err := s.db.Read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.String())
 	if err != nil {
 		return "", err
 	}

@@ -331,16 +331,12 @@ func (s *Service) List(ctx context.Context, f ListFilter) (*Page, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	scope, err := s.scopeOf(ctx, s.db.Read)
+	var rows []*Case
+	q, err := s.listQuery(ctx, f, &rows)
 	if err != nil {
 		return nil, err
 	}
-	var rows []*Case
-	q := s.caseQuery(ctx, s.db.Read.NewSelect().Model(&rows), f, scope)
-	if q, err = orderAndSeek(q, f); err != nil {
-		return nil, err
-	}
-	if err := q.Limit(int64(f.Limit + 1)).Scan(ctx); err != nil {
+	if err := q.Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list cases: %w", err)
 	}
 	page := &Page{Cases: rows}
@@ -352,6 +348,20 @@ func (s *Service) List(ctx context.Context, f ListFilter) (*Page, error) {
 		page.Cases = []*Case{}
 	}
 	return page, nil
+}
+
+// listQuery is List's query for a validated filter: one page and one row
+// more, to tell whether there is a next page.
+func (s *Service) listQuery(ctx context.Context, f ListFilter, rows *[]*Case) (*bun.SelectQuery, error) {
+	scope, err := s.scopeOf(ctx, s.db.Read)
+	if err != nil {
+		return nil, err
+	}
+	q := s.caseQuery(ctx, s.db.Read.NewSelect().Model(rows), f, scope)
+	if q, err = orderAndSeek(q, f); err != nil {
+		return nil, err
+	}
+	return q.Limit(int64(f.Limit + 1)), nil
 }
 
 // matchIDs returns the ids of the cases a filter selects (bulk), in the
