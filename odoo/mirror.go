@@ -422,7 +422,7 @@ func storeTags(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now ti
 		}
 		rows = append(rows, mTag{ID: t.ID, Name: t.Name, WriteDate: t.WriteDate, SyncedAt: now, SeenGen: gen})
 	}
-	return upsert(ctx, tx, rows, tagCols)
+	return upsert(ctx, tx, rows)
 }
 
 func storeTeams(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now time.Time) error {
@@ -435,7 +435,7 @@ func storeTeams(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now t
 		rows = append(rows, mTeam{ID: t.ID, Name: t.Name, LeaderID: t.Leader.ID, MemberIDs: joinIDs(t.MemberIDs), Active: t.Active,
 			WriteDate: t.WriteDate, SyncedAt: now, SeenGen: gen})
 	}
-	return upsert(ctx, tx, rows, teamCols)
+	return upsert(ctx, tx, rows)
 }
 
 func storeUsers(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now time.Time) error {
@@ -448,7 +448,7 @@ func storeUsers(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now t
 		rows = append(rows, mUser{ID: u.ID, Name: u.Name, Login: u.Login, Email: u.Email, PartnerID: u.Partner.ID, Active: u.Active,
 			WriteDate: u.WriteDate, SyncedAt: now, SeenGen: gen})
 	}
-	return upsert(ctx, tx, rows, userCols)
+	return upsert(ctx, tx, rows)
 }
 
 func storePartners(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now time.Time) error {
@@ -466,7 +466,7 @@ func storePartners(ctx context.Context, tx bun.IDB, recs []Record, gen int64, no
 			CountryCode: p.CountryCode, IsCompany: p.IsCompany, Active: p.Active, ParentID: p.Parent.ID, CommercialID: commercial, SalespersonID: p.Salesperson.ID,
 			TagIDs: joinIDs(p.TagIDs), WriteDate: p.WriteDate, SyncedAt: now, SeenGen: gen})
 	}
-	return upsert(ctx, tx, rows, partnerCols)
+	return upsert(ctx, tx, rows)
 }
 
 func storeOrders(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now time.Time) error {
@@ -481,7 +481,7 @@ func storeOrders(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now 
 			AmountTotal: o.AmountTotal, AmountUntaxed: o.AmountUntaxed, CommitmentDate: o.CommitmentDate, DateOrder: o.DateOrder,
 			WriteDate: o.WriteDate, SyncedAt: now, SeenGen: gen})
 	}
-	return upsert(ctx, tx, rows, orderCols)
+	return upsert(ctx, tx, rows)
 }
 
 func storePickingRecords(ctx context.Context, tx bun.IDB, recs []Record, gen int64, now time.Time) error {

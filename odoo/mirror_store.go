@@ -137,31 +137,16 @@ type mMeta struct {
 // chunk is the most rows per multi-row statement (SQLite's variable limit).
 const chunk = 400
 
-// upsert inserts rows or updates every column of existing ones.
-func upsert[T any](ctx context.Context, idb bun.IDB, rows []T, cols []string) error {
-	for start := 0; start < len(rows); start += chunk {
-		part := rows[start:min(start+chunk, len(rows))]
-		q := idb.NewInsert().Model(&part).On("CONFLICT (id) DO UPDATE")
-		for _, c := range cols {
-			q = q.Set(c + " = EXCLUDED." + c)
-		}
-		if _, err := q.Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+// upsert inserts rows or updates every column of existing ones: bun's
+// ON CONFLICT … DO UPDATE without SET sets every non-key column from
+// EXCLUDED, so a column added to a model is mirrored without a list to
+// keep in step.
+func upsert[T any](ctx context.Context, idb bun.IDB, rows []T) error {
+	return inChunks(rows, func(part []T) error {
+		_, err := idb.NewInsert().Model(&part).On("CONFLICT (id) DO UPDATE").Exec(ctx)
+		return err
+	})
 }
-
-var (
-	partnerCols = []string{"name", "display_name", "email", "phone", "ref", "country_code", "is_company", "active", "parent_id", "commercial_id", "salesperson_id", "tag_ids", "write_date", "synced_at", "seen_gen"}
-	userCols    = []string{"name", "login", "email", "partner_id", "active", "write_date", "synced_at", "seen_gen"}
-	teamCols    = []string{"name", "leader_id", "member_ids", "active", "write_date", "synced_at", "seen_gen"}
-	tagCols     = []string{"name", "write_date", "synced_at", "seen_gen"}
-	orderCols   = []string{"name", "state", "client_order_ref", "partner_id", "shipping_partner_id", "salesperson_id", "team_id", "currency",
-		"amount_total", "amount_untaxed", "commitment_date", "date_order", "write_date", "synced_at", "seen_gen"}
-	pickingCols = []string{"name", "origin", "state", "picking_type_code", "scheduled_date", "date_deadline", "date_done", "partner_id", "user_id",
-		"sale_id", "carrier", "tracking_ref", "write_date", "synced_at", "seen_gen"}
-)
 
 func joinIDs(ids []int64) string {
 	parts := make([]string, len(ids))
@@ -183,7 +168,7 @@ func splitIDs(s string) []int64 {
 
 // storePickings upserts pickings and rewrites their tracking reference rows.
 func storePickings(ctx context.Context, tx bun.IDB, rows []mPicking) error {
-	if err := upsert(ctx, tx, rows, pickingCols); err != nil {
+	if err := upsert(ctx, tx, rows); err != nil {
 		return fmt.Errorf("upsert pickings: %w", err)
 	}
 	ids := make([]int64, len(rows))
@@ -194,19 +179,21 @@ func storePickings(ctx context.Context, tx bun.IDB, rows []mPicking) error {
 			refs = append(refs, mTrackingRef{Ref: ref, PickingID: r.ID})
 		}
 	}
-	for start := 0; start < len(ids); start += chunk {
-		part := ids[start:min(start+chunk, len(ids))]
+	err := inChunks(ids, func(part []int64) error {
 		if _, err := tx.NewDelete().Model((*mTrackingRef)(nil)).Where("picking_id IN (?)", bun.In(part)).Exec(ctx); err != nil {
 			return fmt.Errorf("clear tracking refs: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for start := 0; start < len(refs); start += chunk {
-		part := refs[start:min(start+chunk, len(refs))]
+	return inChunks(refs, func(part []mTrackingRef) error {
 		if _, err := tx.NewInsert().Model(&part).On("CONFLICT DO NOTHING").Exec(ctx); err != nil {
 			return fmt.Errorf("insert tracking refs: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func loadState(ctx context.Context, idb bun.IDB, model string) (mSyncState, error) {
@@ -219,18 +206,14 @@ func loadState(ctx context.Context, idb bun.IDB, model string) (mSyncState, erro
 }
 
 func saveState(ctx context.Context, idb bun.IDB, st *mSyncState) error {
-	_, err := idb.NewInsert().Model(st).On("CONFLICT (model) DO UPDATE").
-		Set("cursor_at = EXCLUDED.cursor_at").Set("generation = EXCLUDED.generation").Set("records = EXCLUDED.records").
-		Set("last_run_records = EXCLUDED.last_run_records").Set("last_run_at = EXCLUDED.last_run_at").
-		Set("last_success_at = EXCLUDED.last_success_at").Set("last_full_at = EXCLUDED.last_full_at").
-		Set("last_error = EXCLUDED.last_error").Exec(ctx)
+	_, err := idb.NewInsert().Model(st).On("CONFLICT (model) DO UPDATE").Exec(ctx) // every column, as upsert
 	return err
 }
 
 func setMeta(ctx context.Context, idb bun.IDB, now time.Time, kv map[string]string) error {
 	for k, v := range kv {
 		m := mMeta{Key: k, Value: v, UpdatedAt: now.UTC()}
-		if _, err := idb.NewInsert().Model(&m).On("CONFLICT (key) DO UPDATE").Set("value = EXCLUDED.value").Set("updated_at = EXCLUDED.updated_at").Exec(ctx); err != nil {
+		if _, err := idb.NewInsert().Model(&m).On("CONFLICT (key) DO UPDATE").Exec(ctx); err != nil {
 			return fmt.Errorf("save odoo meta %s: %w", k, err)
 		}
 	}
