@@ -70,91 +70,99 @@ func (s *Service) SweepClocks(ctx context.Context) (ClockSweepResult, error) {
 	ctx = audit.WithActor(ctx, audit.System)
 	var res ClockSweepResult
 	now := s.now().UTC()
-	for {
-		var due []string
-		if err := s.db.Read.NewSelect().Model((*Case)(nil)).Column("id").Where("bucket = ?", BucketSnoozed).
-			Where("snoozed_until <= ?", now).OrderExpr("snoozed_until, id").Limit(500).Scan(ctx, &due); err != nil {
-			return res, fmt.Errorf("find snoozes that ended: %w", err)
+	var err error
+	res.Woken, err = s.sweepCases(ctx, "snoozes that ended", func() *bun.SelectQuery {
+		return s.db.Read.NewSelect().Model((*Case)(nil)).Where("bucket = ?", BucketSnoozed).
+			Where("snoozed_until <= ?", now).OrderExpr("snoozed_until, id")
+	}, func(ch *changes, c *Case) bool {
+		if c.State != StateSnoozed || c.SnoozedUntil == nil || c.SnoozedUntil.After(ch.now) {
+			return false
 		}
-		if len(due) == 0 {
-			break
-		}
-		n := 0
-		err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
-			m, err := lockCases(ctx, tx, due)
-			if err != nil {
-				return err
-			}
-			n = 0
-			for _, id := range due {
-				c := m[id]
-				if c == nil || c.State != StateSnoozed || c.SnoozedUntil == nil || c.SnoozedUntil.After(ch.now) {
-					continue
-				}
-				ch.wake(c, "time", "snooze until "+c.SnoozedUntil.Format(time.RFC3339)+" ended")
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
-		}
-		res.Woken += n
-		if len(due) < 500 {
-			break
-		}
+		ch.wake(c, "time", "snooze until "+c.SnoozedUntil.Format(time.RFC3339)+" ended")
+		return true
+	})
+	if err != nil {
+		return res, err
 	}
-	for i := 0; i < 1000; i++ {
-		var due []string
-		if err := s.db.Read.NewSelect().Model((*Case)(nil)).Column("id").Where("sla_next_check_at <= ?", now).
-			Where("bucket <> ?", BucketClosed).OrderExpr("sla_next_check_at, id").Limit(500).Scan(ctx, &due); err != nil {
-			return res, fmt.Errorf("find SLA clocks to check: %w", err)
+	res.SLAChanged, err = s.sweepCases(ctx, "SLA clocks to check", func() *bun.SelectQuery {
+		return s.db.Read.NewSelect().Model((*Case)(nil)).Where("sla_next_check_at <= ?", now).
+			Where("bucket <> ?", BucketClosed).OrderExpr("sla_next_check_at, id")
+	}, func(ch *changes, c *Case) bool {
+		if !c.Live() {
+			return false
 		}
-		if len(due) == 0 {
-			break
+		before := c.clone()
+		ch.refresh(c)
+		if c.SLAState == before.SLAState && c.Priority == before.Priority && c.Severity == before.Severity && c.Team == before.Team &&
+			sameTime(c.SLANextCheckAt, before.SLANextCheckAt) {
+			return false
 		}
-		n := 0
-		err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
-			m, err := lockCases(ctx, tx, due)
-			if err != nil {
-				return err
+		ch.touch(c)
+		if c.SLAState != before.SLAState {
+			ch.lineBy(c, audit.System, TLSLA, "", "SLA "+before.SLAState+" → "+c.SLAState, map[string]any{"due_at": c.DueAt})
+			ch.auditCase("case.sla_"+c.SLAState, before, c, "")
+			if c.SLAState == SLAAtRisk {
+				ch.notifyCase(EventCaseUpdated, c, "sla_at_risk")
 			}
-			n = 0
-			for _, id := range due {
-				c := m[id]
-				if c == nil || !c.Live() {
-					continue
-				}
-				before := c.clone()
-				ch.refresh(c)
-				if c.SLAState == before.SLAState && c.Priority == before.Priority && c.Severity == before.Severity && c.Team == before.Team &&
-					sameTime(c.SLANextCheckAt, before.SLANextCheckAt) {
-					continue
-				}
-				ch.touch(c)
-				n++
-				if c.SLAState != before.SLAState {
-					ch.lineBy(c, audit.System, TLSLA, "", "SLA "+before.SLAState+" → "+c.SLAState, map[string]any{"due_at": c.DueAt})
-					ch.auditCase("case.sla_"+c.SLAState, before, c, "")
-					if c.SLAState == SLAAtRisk {
-						ch.notifyCase(EventCaseUpdated, c, "sla_at_risk")
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
 		}
-		res.SLAChanged += n
-		if len(due) < 500 {
-			break
-		}
+		return true
+	})
+	if err != nil {
+		return res, err
 	}
 	if err := s.refreshGauges(ctx); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// Clock sweep paging: each page is one transaction over at most
+// sweepPageSize cases; one run reads at most sweepMaxPages pages.
+const (
+	sweepPageSize = 500
+	sweepMaxPages = 1000
+)
+
+// sweepCases pages through the cases find selects (ordered; sweepCases
+// adds the id column and the limit), locks each page in one transaction
+// and calls step on each case still there; step reports whether it
+// changed the case. It returns how many cases changed. It stops after a
+// short page, after sweepMaxPages pages, and after a page in which step
+// changed nothing: such a page wrote nothing, so the next read would
+// return the same page again.
+func (s *Service) sweepCases(ctx context.Context, what string, find func() *bun.SelectQuery, step func(ch *changes, c *Case) bool) (int, error) {
+	total := 0
+	for range sweepMaxPages {
+		var due []string
+		if err := find().Column("id").Limit(sweepPageSize).Scan(ctx, &due); err != nil {
+			return total, fmt.Errorf("find %s: %w", what, err)
+		}
+		if len(due) == 0 {
+			break
+		}
+		n := 0
+		err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
+			m, err := lockCases(ctx, tx, due)
+			if err != nil {
+				return err
+			}
+			n = 0
+			for _, id := range due {
+				if c := m[id]; c != nil && step(ch, c) {
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if len(due) < sweepPageSize || n == 0 {
+			break
+		}
+	}
+	return total, nil
 }
 
 func sameTime(a, b *time.Time) bool {

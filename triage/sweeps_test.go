@@ -1,6 +1,7 @@
 package triage_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -68,6 +69,70 @@ func TestTimeSweeps(t *testing.T) {
 		out, _ = e.svc.SweepShipments(e.ctx)
 		if out[triage.SweepStale] != 0 {
 			t.Errorf("after a new scan: %v", out)
+		}
+	})
+}
+
+// A page of cases the clock sweep cannot change ends the sweep instead of
+// being read again forever: here more than a page of cases whose snooze
+// bucket and column say snoozed but whose state is open (bucket and state
+// are normally written together), behind three real snoozes that end, and
+// more than a page of closed cases left in the queue bucket with an SLA
+// check due. The sweep wakes the real snoozes and returns.
+func TestClockSweepEndsOnPageWithoutProgress(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d, nil)
+		now := e.clk.Now()
+		const stuck = 520 // more than the sweep's page of 500
+		snoozedUntil := now.Add(-3 * time.Hour)
+		ids, err := triage.SeedCases(e.ctx, d, e.svc.Policy(), triage.SeedSpec{N: 3 + 2*stuck, Now: now, Seed: 3,
+			Mutate: func(i int, c *triage.Case) {
+				c.State, c.AcknowledgedAt, c.FirstAcknowledgedAt = triage.StateOpen, nil, nil
+				switch {
+				case i < 3:
+					c.State, c.SnoozedUntil, c.SnoozedAt = triage.StateSnoozed, &snoozedUntil, &snoozedUntil
+				case i < 3+stuck:
+					c.Team = "stuck-snooze"
+				default:
+					c.Team = "stuck-sla"
+					at := c.OpenedAt.Add(time.Hour)
+					c.State, c.ClosedAt, c.CloseReason = triage.StateResolved, &at, "fixed"
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The inconsistent rows, written directly.
+		if _, err := d.NewUpdate().Table("triage_cases").Set("bucket = ?", triage.BucketSnoozed).
+			Set("snoozed_until = ?", now.Add(-2*time.Hour)).Where("team = ?", "stuck-snooze").Exec(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.NewUpdate().Table("triage_cases").Set("bucket = ?", triage.BucketQueue).
+			Set("sla_next_check_at = ?", now.Add(-time.Hour)).Where("team = ?", "stuck-sla").Exec(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		// The deadline only guards against a sweep that never returns.
+		ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+		defer cancel()
+		res, err := e.svc.SweepClocks(ctx)
+		if err != nil {
+			t.Fatalf("clock sweep: %v", err)
+		}
+		if res.Woken != 3 || res.SLAChanged != 0 {
+			t.Fatalf("clock sweep = %+v, want 3 woken and no SLA change", res)
+		}
+		for _, id := range ids[:3] {
+			if c := e.get(id); c.State != triage.StateOpen || c.SnoozedUntil != nil {
+				t.Errorf("case %s after the sweep: state %s, snoozed until %v", id, c.State, c.SnoozedUntil)
+			}
+		}
+		if c := e.get(ids[3]); c.State != triage.StateOpen {
+			t.Errorf("an inconsistent case was changed to %s", c.State)
+		}
+		res, err = e.svc.SweepClocks(ctx)
+		if err != nil || res != (triage.ClockSweepResult{}) {
+			t.Fatalf("second clock sweep = %+v, %v", res, err)
 		}
 	})
 }
