@@ -478,12 +478,12 @@ func (Store) Active(ctx context.Context, idb bun.IDB) (int64, string, error) {
 	return row.Version, row.Hash, nil
 }
 
-// SetActive makes version the active ruleset for every process.
+// SetActive makes version the active ruleset for every process. bun's
+// ON CONFLICT … DO UPDATE without SET sets every non-key column of
+// activeRow from EXCLUDED.
 func (Store) SetActive(ctx context.Context, idb bun.IDB, version int64, hash string, now time.Time) error {
 	row := &activeRow{ID: 1, Version: version, Hash: hash, ChangedAt: now.UTC()}
-	if _, err := idb.NewInsert().Model(row).
-		On("CONFLICT (id) DO UPDATE").Set("version = EXCLUDED.version").Set("hash = EXCLUDED.hash").
-		Set("changed_at = EXCLUDED.changed_at").Exec(ctx); err != nil {
+	if _, err := idb.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").Exec(ctx); err != nil {
 		return fmt.Errorf("activate ruleset version %d: %w", version, err)
 	}
 	return nil
