@@ -342,6 +342,20 @@ func lockAction(ctx context.Context, tx bun.IDB, id string) (*Action, error) {
 	return a, nil
 }
 
+// lockActionAndCase loads an action and then its case for update (the
+// action first, as everywhere actions and cases are locked together).
+func lockActionAndCase(ctx context.Context, tx bun.IDB, id string) (*Action, *Case, error) {
+	a, err := lockAction(ctx, tx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := lockCase(ctx, tx, a.CaseID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, c, nil
+}
+
 // GetAction returns one action.
 func (s *Service) GetAction(ctx context.Context, id string) (*Action, error) {
 	a := new(Action)
@@ -498,11 +512,7 @@ func (s *Service) ProposeFromAI(ctx context.Context, tx bun.IDB, caseID string, 
 func (s *Service) EditAction(ctx context.Context, id string, params map[string]string) (*Action, error) {
 	var out *Action
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
-		a, err := lockAction(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		c, err := lockCase(ctx, tx, a.CaseID)
+		a, c, err := lockActionAndCase(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -563,11 +573,7 @@ func (s *Service) decide(ctx context.Context, id, note string, approve bool) (*A
 // decideOne approves or rejects one proposed action inside a changeset;
 // it checks everything before it changes anything.
 func (s *Service) decideOne(ctx context.Context, tx bun.IDB, ch *changes, id, note string, approve bool) (*Action, error) {
-	a, err := lockAction(ctx, tx, id)
-	if err != nil {
-		return nil, err
-	}
-	c, err := lockCase(ctx, tx, a.CaseID)
+	a, c, err := lockActionAndCase(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -717,11 +723,7 @@ func apperrFields(err error) []apperr.FieldError {
 func (s *Service) RetryAction(ctx context.Context, id string) (*Action, error) {
 	var out *Action
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx, ch *changes) error {
-		a, err := lockAction(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		c, err := lockCase(ctx, tx, a.CaseID)
+		a, c, err := lockActionAndCase(ctx, tx, id)
 		if err != nil {
 			return err
 		}
