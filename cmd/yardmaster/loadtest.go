@@ -1,20 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,8 +130,10 @@ temporary SQLite file) and registers a source itself.`,
 			}
 			report.Target = url
 			target := strings.TrimRight(url, "/") + "/v1/webhooks/" + source
-			tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
-			client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			newPoster, err := newPosterFactory(target, conc)
+			if err != nil {
+				return err
+			}
 			rb := make([]byte, 3)
 			_, _ = rand.Read(rb)
 			runID := hex.EncodeToString(rb)
@@ -146,21 +147,18 @@ temporary SQLite file) and registers a source itself.`,
 			start := time.Now()
 			measureFrom := start.Add(warmup)
 			end := measureFrom.Add(duration)
-			send := func(intended time.Time) {
+			// send posts one webhook through p; body is the sender's own
+			// buffer, reused.
+			send := func(p poster, body *[]byte, intended time.Time) {
 				n := seq.Add(1)
-				body := gen.Append(make([]byte, 0, 512+400*checkpoints), n, time.Now().UTC())
-				req, _ := http.NewRequest("POST", target, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("aftership-hmac-sha256", intake.SignAfterShip(secret, body))
-				resp, err := client.Do(req)
+				*body = gen.Append((*body)[:0], n, time.Now().UTC())
+				code, b, err := p.post(*body, intake.SignAfterShip(secret, *body))
 				doneAt := time.Now()
 				var rec intake.Receipt
 				status := "transport"
 				if err == nil {
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					status = fmt.Sprint(resp.StatusCode)
-					if resp.StatusCode == http.StatusAccepted {
+					status = strconv.Itoa(code)
+					if code == http.StatusAccepted {
 						_ = json.Unmarshal(b, &rec)
 					}
 				}
@@ -204,8 +202,10 @@ temporary SQLite file) and registers a source itself.`,
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
+						p, body := newPoster(), make([]byte, 0, 512+400*checkpoints)
+						defer p.close()
 						for t := range slots {
-							send(t)
+							send(p, &body, t)
 						}
 					}()
 				}
@@ -228,12 +228,14 @@ temporary SQLite file) and registers a source itself.`,
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
+						p, body := newPoster(), make([]byte, 0, 512+400*checkpoints)
+						defer p.close()
 						for ctx.Err() == nil {
 							t := time.Now()
 							if !t.Before(end) {
 								return
 							}
-							send(t)
+							send(p, &body, t)
 						}
 					}()
 				}
