@@ -165,13 +165,16 @@ func DedupKey(ev *Event) string {
 // separators as underscores, and the few aliases providers disagree on
 // (EasyPost "DHLExpress", AfterShip "dhl").
 func NormalizeCarrier(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer(" ", "_", "-", "_", ".", "").Replace(s)
+	s = carrierSeparators.Replace(strings.ToLower(strings.TrimSpace(s)))
 	if a, ok := carrierAliases[s]; ok {
 		return a
 	}
 	return s
 }
+
+// carrierSeparators is built once: a Replacer compiles its table on first
+// use, and NormalizeCarrier runs for every checkpoint of every webhook.
+var carrierSeparators = strings.NewReplacer(" ", "_", "-", "_", ".", "")
 
 var carrierAliases = map[string]string{
 	"dhl": "dhl_express", "dhlexpress": "dhl_express", "dhl_express": "dhl_express",

@@ -123,7 +123,7 @@ type PipelineOptions struct {
 	// but they also split the waiting deliveries into smaller batches, and
 	// the work per batch is what costs CPU: on 2 cores one committer
 	// carried 1.6 times the events of four (docs/BENCHMARKS.md, Intake).
-	// Default: 1 on SQLite; on PostgreSQL one per two CPUs, 1 to 4.
+	// Always 1 on SQLite; on PostgreSQL default one per two CPUs, 1 to 4.
 	Committers int
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -172,11 +172,11 @@ func NewPipeline(d *db.DB, opts PipelineOptions) *Pipeline {
 	if opts.Log == nil {
 		opts.Log = logx.Discard()
 	}
-	if opts.Committers <= 0 {
+	switch {
+	case !d.IsPostgres():
 		opts.Committers = 1
-		if d.IsPostgres() {
-			opts.Committers = min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
-		}
+	case opts.Committers <= 0:
+		opts.Committers = min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
 	}
 	p := &Pipeline{db: d, opts: opts, in: make(chan *request, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	s := Stages{RecordStage{}}

@@ -16,7 +16,7 @@ func (a *App) wireIntake(ctx context.Context) error {
 	reg := intake.NewRegistry(a.DB, a.Box, a.Now)
 	a.Intake = intake.NewService(a.DB, reg, intake.ServiceOptions{
 		Now: a.Now, Log: a.Log, DefaultRate: a.Config.SourceRateLimit,
-		Pipeline: intake.PipelineOptions{MaxBatch: a.Config.BatchMaxEvents, MaxWait: a.Config.BatchMaxWait},
+		Pipeline: intake.PipelineOptions{MaxBatch: a.Config.BatchMaxEvents, MaxWait: a.Config.BatchMaxWait, Committers: a.Config.BatchCommitters},
 	})
 	// Close after the HTTP server stops (closers run in reverse order), so
 	// queued deliveries commit before the database closes.
