@@ -72,8 +72,10 @@ func (s *Service) SweepClocks(ctx context.Context) (ClockSweepResult, error) {
 	now := s.now().UTC()
 	var err error
 	res.Woken, err = s.sweepCases(ctx, "snoozes that ended", func() *bun.SelectQuery {
+		// The state filter keeps a row whose bucket disagrees with its
+		// state from filling pages ahead of real snoozes.
 		return s.db.Read.NewSelect().Model((*Case)(nil)).Where("bucket = ?", BucketSnoozed).
-			Where("snoozed_until <= ?", now).OrderExpr("snoozed_until, id")
+			Where("state = ?", StateSnoozed).Where("snoozed_until <= ?", now).OrderExpr("snoozed_until, id")
 	}, func(ch *changes, c *Case) bool {
 		if c.State != StateSnoozed || c.SnoozedUntil == nil || c.SnoozedUntil.After(ch.now) {
 			return false

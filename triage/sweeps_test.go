@@ -102,9 +102,10 @@ func TestClockSweepEndsOnPageWithoutProgress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The inconsistent rows, written directly.
+		// The inconsistent rows, written directly; the stuck snoozes sort
+		// before the real ones.
 		if _, err := d.NewUpdate().Table("triage_cases").Set("bucket = ?", triage.BucketSnoozed).
-			Set("snoozed_until = ?", now.Add(-2*time.Hour)).Where("team = ?", "stuck-snooze").Exec(e.ctx); err != nil {
+			Set("snoozed_until = ?", now.Add(-4*time.Hour)).Where("team = ?", "stuck-snooze").Exec(e.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := d.NewUpdate().Table("triage_cases").Set("bucket = ?", triage.BucketQueue).
