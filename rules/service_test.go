@@ -510,6 +510,29 @@ func TestStarterConcurrentStart(t *testing.T) {
 	})
 }
 
+// Pruning runs hourly over a table that grows by every event: each slice
+// must come from the evaluated_at index, not a scan of the table.
+func TestPruneEvaluationsUsesIndexOnSQLite(t *testing.T) {
+	d := testenv.DB(t)
+	var plan []struct {
+		ID      int    `bun:"id"`
+		Parent  int    `bun:"parent"`
+		NotUsed int    `bun:"notused"`
+		Detail  string `bun:"detail"`
+	}
+	q := pruneSlice(d, ts("2026-03-05T00:00:00Z"))
+	if err := d.NewRaw("EXPLAIN QUERY PLAN "+q.String()).Scan(context.Background(), &plan); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range plan {
+		lines = append(lines, p.Detail)
+	}
+	if got := strings.Join(lines, "\n"); !strings.Contains(got, "USING INDEX rule_evaluations_evaluated (evaluated_at<?)") {
+		t.Fatalf("prune slice plan:\n%s", got)
+	}
+}
+
 func TestPruneEvaluations(t *testing.T) {
 	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
 		clk := &testClock{t: ts("2026-03-10T09:00:00Z")}

@@ -625,14 +625,19 @@ func (Store) HitSummaries(ctx context.Context, idb bun.IDB, from time.Time) (map
 	return out, nil
 }
 
+// pruneSlice selects the next slice of evaluation records made before
+// cutoff (index rule_evaluations_evaluated).
+func pruneSlice(d *db.DB, cutoff time.Time) *bun.SelectQuery {
+	return d.NewSelect().Model((*evaluationRow)(nil)).Column("event_id").Where("evaluated_at < ?", cutoff.UTC()).Limit(5000)
+}
+
 // PruneEvaluations deletes evaluation records made before cutoff, and hit
 // counts older than 400 days, in slices of 5,000 rows so a large backlog
 // never holds SQLite's writer for long. It returns the rows deleted.
 func (Store) PruneEvaluations(ctx context.Context, d *db.DB, cutoff time.Time) (int, error) {
 	total := 0
 	for {
-		sub := d.NewSelect().Model((*evaluationRow)(nil)).Column("event_id").Where("evaluated_at < ?", cutoff.UTC()).Limit(5000)
-		res, err := d.NewDelete().Model((*evaluationRow)(nil)).Where("event_id IN (?)", sub).Exec(ctx)
+		res, err := d.NewDelete().Model((*evaluationRow)(nil)).Where("event_id IN (?)", pruneSlice(d, cutoff)).Exec(ctx)
 		if err != nil {
 			return total, fmt.Errorf("prune evaluation records: %w", err)
 		}
