@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -130,10 +131,20 @@ func TestDuplicateEnqueueRunsOnce(t *testing.T) {
 
 		// A stray duplicate delivery of the finished task (e.g. a second
 		// dispatcher after Redis forgot the id) is skipped.
+		// The effect is recorded inside the handler, so the original task
+		// may still be active in Redis for a moment, and Redis refuses a
+		// second task with its id until it is gone: retry until then.
 		c := asynq.NewClient(ro)
 		defer c.Close()
-		if _, err := c.Enqueue(asynq.NewTask("test:effect", []byte(`{"Name":"dup"}`)), asynq.TaskID("dup")); err != nil {
-			t.Fatalf("enqueue duplicate: %v", err)
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			_, err := c.Enqueue(asynq.NewTask("test:effect", []byte(`{"Name":"dup"}`)), asynq.TaskID("dup"))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, asynq.ErrTaskIDConflict) || time.Now().After(deadline) {
+				t.Fatalf("enqueue duplicate: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		addJob(t, d, "after", "after")
 		q.Kick()
