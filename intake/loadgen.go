@@ -20,8 +20,11 @@ type LoadGen struct {
 	// carrier or recipient exception that the starter ruleset turns into a
 	// triage case (damaged parcel; recipient not available).
 	Exceptions float64
-	// Shipments, when > 0, cycles the webhooks over that many tracking
-	// numbers, so most deliveries update an existing shipment; 0 gives
+	// Shipments, when > 0, keeps that many shipments in flight: each
+	// tracking number gets one webhook per milestone (picked up, arrived,
+	// departed, out for delivery, delivered) in that order, a round of the
+	// pool apart, and then the pool moves on to fresh numbers — so four of
+	// five webhooks update a stored shipment, as in real traffic. 0 gives
 	// every webhook a fresh tracking number.
 	Shipments int
 }
@@ -53,10 +56,7 @@ func (g LoadGen) IsException(seq int64) bool {
 // Append appends webhook number seq (from 1), stamped at now, to b.
 func (g LoadGen) Append(b []byte, seq int64, now time.Time) []byte {
 	n := max(g.Checkpoints, 1)
-	tn := seq
-	if g.Shipments > 0 {
-		tn = (seq-1)%int64(g.Shipments) + 1
-	}
+	tn, round := g.slot(seq)
 	upper := strings.ToUpper(g.RunID)
 	b = append(b, `{"event":"tracking_update","event_id":"`...)
 	b = append(b, g.RunID...)
@@ -78,9 +78,9 @@ func (g LoadGen) Append(b []byte, seq int64, now time.Time) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		k := int((seq + int64(i)) % int64(len(loadSubtags)))
-		if g.Shipments == 0 {
-			k = i % len(loadSubtags)
+		k := i % len(loadSubtags)
+		if g.Shipments > 0 {
+			k = min(round*n+i, len(loadSubtags)-1)
 		}
 		st := loadSubtags[k]
 		msg, tag, subtag, raw := "Scan", st.tag, st.subtag, st.raw
@@ -88,14 +88,10 @@ func (g LoadGen) Append(b []byte, seq int64, now time.Time) []byte {
 			e := loadExceptions[int(seq)%len(loadExceptions)]
 			msg, tag, subtag, raw = e.msg, e.tag, e.subtag, ""
 		}
-		// Checkpoints of one webhook are an hour apart; with a shipment
-		// pool, each later round of webhooks for a shipment reports times
-		// one second later than the round before (starting ten days ago).
-		at := now.Add(time.Duration(i-n) * time.Hour)
-		if g.Shipments > 0 {
-			round := (seq - 1) / int64(g.Shipments)
-			at = at.Add(time.Duration(round)*time.Second - 240*time.Hour)
-		}
+		// Checkpoints of one webhook are an hour apart, the last an hour
+		// ago; a later round of a shipment is sent later, and a second
+		// per round keeps its times increasing within one wall second.
+		at := now.Add(time.Duration(i-n)*time.Hour + time.Duration(round)*time.Second)
 		b = append(b, `{"slug":"fedex","city":"MEMPHIS","state":"TN","zip":"38118","country_region":"USA","location":"MEMPHIS, TN, US","message":"`...)
 		b = append(b, msg...)
 		b = append(b, ' ')
@@ -111,6 +107,17 @@ func (g LoadGen) Append(b []byte, seq int64, now time.Time) []byte {
 		b = append(b, `","source":"carrier"}`...)
 	}
 	return append(b, `]}}`...)
+}
+
+// slot returns the tracking number of webhook seq and which round of its
+// shipment's lifecycle it is (always 0 without a pool).
+func (g LoadGen) slot(seq int64) (tn int64, round int) {
+	if g.Shipments <= 0 {
+		return seq, 0
+	}
+	pool, life := int64(g.Shipments), int64(len(loadSubtags))
+	block, pos := (seq-1)/(pool*life), (seq-1)%(pool*life)
+	return block*pool + pos%pool + 1, int(pos / pool)
 }
 
 func appendPadded(b []byte, v int64, width int) []byte {

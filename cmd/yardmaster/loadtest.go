@@ -34,6 +34,7 @@ type LoadtestReport struct {
 	Rate         float64            `json:"target_rate,omitempty"`
 	Concurrency  int                `json:"concurrency"`
 	Checkpoints  int                `json:"checkpoints_per_webhook"`
+	Shipments    int                `json:"shipments,omitempty"` // tracking-number pool; 0 = fresh each webhook
 	Exceptions   float64            `json:"exceptions,omitempty"`
 	Duration     float64            `json:"duration_seconds"`
 	Requests     int                `json:"requests"`
@@ -60,7 +61,7 @@ func newLoadtestCmd(c *cli) *cobra.Command {
 	var url, source, secret string
 	var rate float64
 	var duration, warmup time.Duration
-	var conc, checkpoints int
+	var conc, checkpoints, shipments int
 	var exceptions float64
 	var self, asJSON bool
 	var cpuProfile string
@@ -78,11 +79,11 @@ temporary SQLite file) and registers a source itself.`,
   yardmaster loadtest --self --rate 1000 --duration 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkLoadtestFlags(conc, checkpoints, rate, exceptions, duration, warmup); err != nil {
+			if err := checkLoadtestFlags(conc, checkpoints, shipments, rate, exceptions, duration, warmup); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			report := LoadtestReport{Concurrency: conc, Checkpoints: checkpoints, Exceptions: exceptions, CPUs: runtime.NumCPU(), Rate: rate}
+			report := LoadtestReport{Concurrency: conc, Checkpoints: checkpoints, Shipments: shipments, Exceptions: exceptions, CPUs: runtime.NumCPU(), Rate: rate}
 			if self {
 				cfg, err := c.config(cmd)
 				if err != nil {
@@ -137,7 +138,7 @@ temporary SQLite file) and registers a source itself.`,
 			rb := make([]byte, 3)
 			_, _ = rand.Read(rb)
 			runID := hex.EncodeToString(rb)
-			gen := intake.LoadGen{RunID: runID, Checkpoints: checkpoints, Exceptions: exceptions}
+			gen := intake.LoadGen{RunID: runID, Checkpoints: checkpoints, Exceptions: exceptions, Shipments: shipments}
 
 			var seq atomic.Int64
 			var mu sync.Mutex
@@ -258,7 +259,11 @@ temporary SQLite file) and registers a source itself.`,
 			if asJSON {
 				return json.NewEncoder(c.stdout).Encode(report)
 			}
-			fmt.Fprintf(c.stdout, "target %s (%s mode, %d senders, %d checkpoints/webhook, %d CPUs)\n", target, report.Mode, conc, checkpoints, report.CPUs)
+			pool := "a fresh tracking number per webhook"
+			if shipments > 0 {
+				pool = fmt.Sprintf("%d tracking numbers", shipments)
+			}
+			fmt.Fprintf(c.stdout, "target %s (%s mode, %d senders, %d checkpoints/webhook, %s, %d CPUs)\n", target, report.Mode, conc, checkpoints, pool, report.CPUs)
 			fmt.Fprintf(c.stdout, "%d requests in %.1fs: %d accepted (%.0f req/s), %d events stored (%.0f events/s)\n",
 				total, elapsed, okN, report.RequestsPerS, stored, report.EventsPerS)
 			fmt.Fprintf(c.stdout, "ack latency ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n",
@@ -280,6 +285,7 @@ temporary SQLite file) and registers a source itself.`,
 	cmd.Flags().DurationVar(&warmup, "warmup", 2*time.Second, "send for this long before measuring")
 	cmd.Flags().IntVar(&conc, "concurrency", 64, "concurrent senders")
 	cmd.Flags().IntVar(&checkpoints, "checkpoints", 1, "checkpoints (events) per webhook")
+	cmd.Flags().IntVar(&shipments, "shipments", 0, "cycle the webhooks over this many tracking numbers, so most events update a shipment already stored (new checkpoints each round); 0 = a fresh tracking number per webhook")
 	cmd.Flags().Float64Var(&exceptions, "exceptions", 0, "share of webhooks (0..1) ending in an exception checkpoint that the starter rules turn into a triage case")
 	cmd.Flags().BoolVar(&self, "self", false, "start Yardmaster in this process and register a source")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -289,13 +295,16 @@ temporary SQLite file) and registers a source itself.`,
 
 // checkLoadtestFlags refuses values that would make a run meaningless or
 // hang, naming the flag and what it accepts.
-func checkLoadtestFlags(conc, checkpoints int, rate, exceptions float64, duration, warmup time.Duration) error {
+func checkLoadtestFlags(conc, checkpoints, shipments int, rate, exceptions float64, duration, warmup time.Duration) error {
 	var bad []string
 	if conc < 1 {
 		bad = append(bad, "--concurrency must be at least 1 (e.g. 64)")
 	}
 	if checkpoints < 1 || checkpoints > 100 {
 		bad = append(bad, "--checkpoints must be between 1 and 100 (e.g. 1)")
+	}
+	if shipments < 0 {
+		bad = append(bad, "--shipments must be 0 (a fresh tracking number per webhook) or a positive number of tracking numbers (e.g. 20000)")
 	}
 	if rate < 0 {
 		bad = append(bad, "--rate must be 0 (as fast as possible) or a positive number of requests/s (e.g. 1000)")

@@ -144,3 +144,20 @@ func TestLoadtestSelfStoresEveryAcceptedEvent(t *testing.T) {
 		t.Fatal("no event opened a case although 20% of webhooks end in an exception")
 	}
 }
+
+// With a pool of tracking numbers most webhooks update a stored shipment;
+// each still carries a checkpoint not seen before, so each is stored.
+func TestLoadtestSelfWithShipmentPool(t *testing.T) {
+	res := runCLI(t, cleanEnv("YARDMASTER_DATA_DIR="+t.TempDir()), "loadtest", "--self", "--duration", "1s", "--warmup", "200ms",
+		"--concurrency", "8", "--shipments", "5", "--json")
+	if res.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+	var rep LoadtestReport
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, res.stdout)
+	}
+	if rep.Shipments != 5 || rep.OK <= 10 || rep.OK != rep.Requests || rep.EventsStored != rep.OK {
+		t.Fatalf("pool %d: requests %d, accepted %d, events stored %d, errors %v", rep.Shipments, rep.Requests, rep.OK, rep.EventsStored, rep.Errors)
+	}
+}
