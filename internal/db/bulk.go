@@ -253,19 +253,10 @@ const maxPreparedPerConn = 256
 // exec runs query with args now.
 func (x executor) exec(ctx context.Context, query string, args []any) error {
 	if x.pg {
+		// pgx prepares the statement once per connection.
 		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
-		var err error
-		switch {
-		case x.tx != nil:
-			_, err = x.tx.ExecContext(ctx, query, args...)
-		case x.conn != nil:
-			_, err = x.conn.ExecContext(ctx, query, args...)
-		default:
-			_, err = x.pool.ExecContext(ctx, query, args...)
-		}
-		return err
 	}
-	if x.batch == nil {
+	if x.pg || x.batch == nil {
 		var err error
 		switch {
 		case x.tx != nil:
