@@ -319,13 +319,13 @@ func (Store) StreamEvents(ctx context.Context, idb bun.IDB, f StreamFilter, fn f
 	const page = 500
 	after := ""
 	if !f.From.IsZero() {
-		// A bare 10-character time prefix sorts before every id of that
-		// millisecond, so "id > prefix" includes them.
-		after = ids.At(f.From)[:10]
+		// The floor (zero entropy) sorts before every real id of that
+		// millisecond, so "id > floor" includes them.
+		after = ids.Floor(f.From)
 	}
 	upper := ""
 	if !f.To.IsZero() {
-		upper = ids.At(f.To)[:10]
+		upper = ids.Floor(f.To)
 	}
 	for {
 		var rows []eventRow

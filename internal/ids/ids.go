@@ -32,3 +32,20 @@ func Valid(s string) bool {
 	_, err := ulid.ParseStrict(s)
 	return err == nil
 }
+
+// Floor returns the smallest ULID of time t (zero entropy): every id made
+// at t or later sorts at or above it, every id made before t below it, so a
+// time window of a ULID-keyed table is a range of its primary key. Times
+// outside ULID's range clamp to its ends.
+func Floor(t time.Time) string {
+	var u ulid.ULID
+	ms := ulid.Timestamp(t)
+	switch {
+	case t.Before(time.UnixMilli(0)):
+		ms = 0
+	case ms > ulid.MaxTime():
+		ms = ulid.MaxTime()
+	}
+	_ = u.SetTime(ms)
+	return u.String()
+}

@@ -42,7 +42,7 @@ const MaxLagSample = 1000
 func EventLag(ctx context.Context, idb bun.IDB, since time.Time) ([]SourceLag, error) {
 	var rows []lagRow
 	err := idb.NewSelect().Model(&rows).Column("source", "occurred_at", "received_at").
-		Where("id >= ? AND synthetic = ?", ids.At(since)[:10], false).
+		Where("id >= ? AND synthetic = ?", ids.Floor(since), false).
 		Order("id DESC").Limit(MaxLagSample).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opsview: read event lag: %w", err)

@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/yardmaster/yardmaster/internal/apperr"
 	"github.com/yardmaster/yardmaster/internal/db"
+	"github.com/yardmaster/yardmaster/internal/ids"
 	"github.com/yardmaster/yardmaster/triage/ai/anomaly"
 )
 
@@ -207,16 +207,6 @@ func (s *Sweeper) Sweep(ctx context.Context) ([]anomaly.Spike, error) {
 	return reported, nil
 }
 
-// ulidFloor is the smallest ULID of time t: events received from t on have
-// ids at or above it (intake assigns ids.At(receive time)).
-func ulidFloor(t time.Time) string {
-	var u ulid.ULID
-	if err := u.SetTime(ulid.Timestamp(t)); err != nil {
-		return ""
-	}
-	return u.String()
-}
-
 // countryExpr extracts a country field of the stored shipment state.
 func (s *Sweeper) countryExpr(field string) string {
 	if s.opts.DB.IsPostgres() {
@@ -234,7 +224,7 @@ func (s *Sweeper) counts(ctx context.Context, from, to time.Time) ([]anomaly.Cou
 		ColumnExpr(s.countryExpr("destination_country")+" AS destination").
 		ColumnExpr("reason").
 		ColumnExpr("COUNT(*) AS n").
-		Where("id >= ? AND id < ?", ulidFloor(from), ulidFloor(to)).
+		Where("id >= ? AND id < ?", ids.Floor(from), ids.Floor(to)).
 		GroupExpr("carrier, origin, destination, reason").
 		OrderExpr("carrier, origin, destination, reason")
 	if !s.opts.IncludeSynthetic {
@@ -278,7 +268,7 @@ func (s *Sweeper) evidence(ctx context.Context, sp anomaly.Spike) ([]anomaly.Evi
 		Column("id", "shipment_id", "tracking_number", "reason", "received_at").
 		ColumnExpr(s.countryExpr("origin_country")+" AS origin").
 		ColumnExpr(s.countryExpr("destination_country")+" AS destination").
-		Where("id >= ? AND id < ?", ulidFloor(sp.Window.Start), ulidFloor(sp.Window.End)).
+		Where("id >= ? AND id < ?", ids.Floor(sp.Window.Start), ids.Floor(sp.Window.End)).
 		Where("LOWER(carrier) = ?", sp.Carrier).
 		Where("reason <> ''").
 		OrderExpr("id").

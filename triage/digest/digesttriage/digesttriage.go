@@ -15,13 +15,12 @@ package digesttriage
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 
+	"github.com/yardmaster/yardmaster/internal/ids"
 	"github.com/yardmaster/yardmaster/triage"
 	"github.com/yardmaster/yardmaster/triage/digest"
 )
@@ -218,7 +217,7 @@ func (s *Source) EscalationsAfter(ctx context.Context, cursor string, limit int)
 	if limit <= 0 {
 		limit = 500
 	}
-	upto := ulidFloor(s.now().Add(-Settle))
+	upto := ids.Floor(s.now().Add(-Settle))
 	var rows []escRow
 	err := s.idb.NewSelect().TableExpr("triage_timeline AS t").Join("JOIN triage_cases AS c ON c.id = t.case_id").
 		ColumnExpr("t.id, t.case_id, t.at, t.kind, t.summary, c.title, c.customer_id, c.customer_name, c.severity").
@@ -244,7 +243,7 @@ func (s *Source) EscalationsAfter(ctx context.Context, cursor string, limit int)
 }
 
 // CursorAt is the smallest timeline id of time t.
-func (s *Source) CursorAt(t time.Time) string { return ulidFloor(t) }
+func (s *Source) CursorAt(t time.Time) string { return ids.Floor(t) }
 
 // StillEscalated reports which cases are still in the working queue (not
 // closed, not snoozed): repeat notices only remind of those.
@@ -263,21 +262,6 @@ func (s *Source) StillEscalated(ctx context.Context, caseIDs []string) (map[stri
 	}
 	return out, nil
 }
-
-// ulidFloor is the smallest ULID of time t: every id stamped before t
-// sorts below it.
-func ulidFloor(t time.Time) string {
-	return ulid.MustNew(ulid.Timestamp(t), zeroReader{}).String()
-}
-
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
-var _ io.Reader = zeroReader{}
 
 func truncate(s string, n int) string {
 	r := []rune(s)
