@@ -206,26 +206,7 @@ type ShipmentFilter struct {
 // ListShipments lists shipments, newest first generation per number, by id.
 func (Store) ListShipments(ctx context.Context, idb bun.IDB, f ShipmentFilter) ([]*Shipment, error) {
 	var rows []shipmentRow
-	q := idb.NewSelect().Model(&rows).OrderExpr("id DESC")
-	if f.Carrier != "" {
-		q = q.Where("carrier = ?", NormalizeCarrier(f.Carrier))
-	}
-	if f.TrackingNumber != "" {
-		q = q.Where("tracking_number = ?", NormalizeTracking(f.TrackingNumber))
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", string(f.Status))
-	}
-	if f.OrderRef != "" {
-		q = q.Where("order_ref = ?", f.OrderRef)
-	}
-	if f.After != "" {
-		q = q.Where("id < ?", f.After)
-	}
-	if f.Limit <= 0 || f.Limit > 500 {
-		f.Limit = 100
-	}
-	if err := q.Limit(int64(f.Limit)).Scan(ctx); err != nil {
+	if err := shipmentListQuery(idb, f, &rows).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("list shipments: %w", err)
 	}
 	out := make([]*Shipment, 0, len(rows))
@@ -237,6 +218,34 @@ func (Store) ListShipments(ctx context.Context, idb bun.IDB, f ShipmentFilter) (
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+func shipmentListQuery(idb bun.IDB, f ShipmentFilter, rows *[]shipmentRow) *bun.SelectQuery {
+	q := idb.NewSelect().Model(rows).OrderExpr("id DESC")
+	switch {
+	case f.Carrier != "" && f.TrackingNumber != "":
+		// The shipment key index: carrier and number are its prefix.
+		q = q.Where("ck = ?", shipmentKey(NormalizeCarrier(f.Carrier), NormalizeTracking(f.TrackingNumber)))
+	case f.Carrier != "":
+		q = q.Where("carrier = ?", NormalizeCarrier(f.Carrier))
+	case f.TrackingNumber != "":
+		q = q.Where("tracking_number = ?", NormalizeTracking(f.TrackingNumber))
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", string(f.Status))
+	}
+	if f.OrderRef != "" {
+		// The order index holds only rows with a reference; SQLite uses a
+		// partial index only when the query repeats its condition.
+		q = q.Where("order_ref = ?", f.OrderRef).Where("order_ref <> ''")
+	}
+	if f.After != "" {
+		q = q.Where("id < ?", f.After)
+	}
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 100
+	}
+	return q.Limit(int64(f.Limit))
 }
 
 // ShipmentEvents returns a shipment's events in the order they happened.
