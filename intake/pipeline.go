@@ -118,12 +118,14 @@ type PipelineOptions struct {
 	MaxWait      time.Duration // longest wait to fill a batch once one delivery is queued (default 5 ms)
 	RecycleAfter time.Duration // tracking number reuse window (default 90 days)
 	// Committers is how many batches may commit at once. SQLite has one
-	// writer, so 1 there; on PostgreSQL several overlap their round trips
-	// and fsyncs (conflicts between them are retried delivery by delivery),
-	// but they also split the waiting deliveries into smaller batches, and
-	// the work per batch is what costs CPU: on 2 cores one committer
-	// carried 1.6 times the events of four (docs/BENCHMARKS.md, Intake).
-	// Always 1 on SQLite; on PostgreSQL default one per two CPUs, 1 to 4.
+	// writer, so 1 there. On PostgreSQL one batch's database work (one
+	// backend, one core) then overlaps the next batch's gathering and Go
+	// work; conflicts between them are retried delivery by delivery. They
+	// also split the waiting deliveries into smaller batches, which cost
+	// more per event, so more than the CPUs do not pay: on 2 cores two
+	// committers carried about 1.2 times the events of one once a batch's
+	// database work had shrunk to six round trips (docs/BENCHMARKS.md,
+	// Intake). Always 1 on SQLite; on PostgreSQL default one per CPU, 2 to 4.
 	Committers int
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -176,7 +178,7 @@ func NewPipeline(d *db.DB, opts PipelineOptions) *Pipeline {
 	case !d.IsPostgres():
 		opts.Committers = 1
 	case opts.Committers <= 0:
-		opts.Committers = min(max(runtime.GOMAXPROCS(0)/2, 1), 4)
+		opts.Committers = min(max(runtime.GOMAXPROCS(0), 2), 4)
 	}
 	p := &Pipeline{db: d, opts: opts, in: make(chan *request, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	s := Stages{RecordStage{}}
@@ -428,6 +430,17 @@ func chunk(keys []string, n int) [][]string {
 
 func deliveryKey(source, id string) string { return source + ":" + id }
 
+// The batch's lookups on PostgreSQL, with the keys as arrays so their text
+// never changes (db.ScanPrepared). Shipments are locked in key order, the
+// same in every committer.
+const (
+	dedupLookupPG = `SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key = ANY($1::text[]) ` +
+		`UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey = ANY($2::text[])`
+	shipmentsLookupPG = `SELECT id, ck, carrier, tracking_number, generation, status, status_at, first_seen_at, last_event_at, ` +
+		`last_physical_scan_at, promised_delivery, estimated_delivery, open_exceptions, order_ref, picking_ref, event_count, ` +
+		`updated_at, state FROM intake_shipments WHERE ck = ANY($1::text[]) ORDER BY ck, generation FOR UPDATE`
+)
+
 // process is the batch transaction: delivery dedup, raw payloads, event
 // dedup, shipment folding, event and shipment writes, unmapped tally,
 // stages, delivery ids. Every write is one multi-row statement.
@@ -492,9 +505,15 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			K    string `bun:"k"`
 			V    string `bun:"v"`
 		}
-		if err := tx.NewRaw("SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key IN (?) "+
-			"UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey IN (?)",
-			bun.In(dkeys), bun.In(allE)).Scan(ctx, &rows); err != nil {
+		var err error
+		if pg {
+			err = db.ScanPrepared(ctx, tx, &rows, dedupLookupPG, dkeys, allE)
+		} else {
+			err = tx.NewRaw("SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key IN (?) "+
+				"UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey IN (?)",
+				bun.In(dkeys), bun.In(allE)).Scan(ctx, &rows)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("look up delivery ids and event dedup keys: %w", err)
 		}
 		for _, row := range rows {
@@ -614,11 +633,13 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 	gens := map[string][]*Shipment{}
 	for _, ks := range chunk(cks, 500) {
 		var rows []shipmentRow
-		q := tx.NewSelect().Model(&rows).Where("ck IN (?)", bun.In(ks)).OrderExpr("ck, generation")
+		var err error
 		if pg {
-			q = q.For("UPDATE")
+			err = db.ScanPrepared(ctx, tx, &rows, shipmentsLookupPG, ks)
+		} else {
+			err = tx.NewSelect().Model(&rows).Where("ck IN (?)", bun.In(ks)).OrderExpr("ck, generation").Scan(ctx)
 		}
-		if err := q.Scan(ctx); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("load shipments: %w", err)
 		}
 		for i := range rows {
@@ -685,7 +706,12 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			eventLag.WithLabelValues(ev.Source).Observe(ev.ReceivedAt.Sub(ev.OccurredAt).Seconds())
 		}
 	}
-	if err := db.Insert(ctx, tx, rows, db.InsertOptions{}); err != nil {
+	// Nothing later in the transaction reads the events or the shipment
+	// rows (the stages get them in memory): on PostgreSQL both travel with
+	// the commit, two round trips fewer per batch. A unique violation (the
+	// same event or shipment stored by another committer meanwhile) then
+	// surfaces at the flush and fails the batch the same way.
+	if err := db.Insert(ctx, tx, rows, db.InsertOptions{Defer: true}); err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}
 	if len(touchedOrder) > 0 {
@@ -697,7 +723,7 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 			}
 			srows = append(srows, r)
 		}
-		if err := db.Insert(ctx, tx, srows, db.InsertOptions{Suffix: shipmentUpsert}); err != nil {
+		if err := db.Insert(ctx, tx, srows, db.InsertOptions{Suffix: shipmentUpsert, Defer: true}); err != nil {
 			return nil, fmt.Errorf("store shipments: %w", err)
 		}
 	}

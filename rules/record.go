@@ -35,6 +35,10 @@ type Record struct {
 	// evaluation; Skipped lists the rules not evaluated.
 	DeadlineExceeded bool     `json:"deadline_exceeded,omitempty"`
 	Skipped          []string `json:"skipped,omitempty"`
+	// Context is the Odoo context the event was evaluated with, for the
+	// stage that runs next in the same batch. It is stored in a column of
+	// its own, not in the record.
+	Context *EvalContext `json:"-"`
 }
 
 // Match is one rule that matched.

@@ -25,6 +25,14 @@ var ErrNoActiveRuleset = apperr.Unavailable("no active ruleset: the rules servic
 // returns the records in batch order so triage can upsert cases next, in
 // the same transaction.
 func (s *Service) EvaluateBatch(ctx context.Context, tx bun.IDB, batch []*intake.Processed) ([]*Record, error) {
+	return s.evaluateBatch(ctx, tx, batch, false)
+}
+
+// evaluateBatch is EvaluateBatch; with deferWrites the evaluation records
+// and hit counts are queued to travel with the commit (on PostgreSQL, see
+// db.InsertOptions.Defer), for when nothing later in the transaction reads
+// them back: the next stage gets the records in memory.
+func (s *Service) evaluateBatch(ctx context.Context, tx bun.IDB, batch []*intake.Processed, deferWrites bool) ([]*Record, error) {
 	c := s.Active()
 	if c == nil {
 		return nil, ErrNoActiveRuleset
@@ -53,6 +61,7 @@ func (s *Service) EvaluateBatch(ctx context.Context, tx bun.IDB, batch []*intake
 		if err != nil {
 			return nil, fmt.Errorf("rules: evaluate event %s: %w", p.Event.ID, err)
 		}
+		rec.Context = ectx
 		recs[i] = rec
 		row, err := evaluationRowOf(rec, ectx, took)
 		if err != nil {
@@ -62,10 +71,10 @@ func (s *Service) EvaluateBatch(ctx context.Context, tx bun.IDB, batch []*intake
 		hits.add(rec)
 		observe(rec, took)
 	}
-	if err := s.store.insertEvaluations(ctx, tx, rows); err != nil {
+	if err := s.store.insertEvaluations(ctx, tx, rows, deferWrites); err != nil {
 		return nil, err
 	}
-	if err := s.store.addHits(ctx, tx, hits.rows()); err != nil {
+	if err := s.store.addHits(ctx, tx, hits.rows(), deferWrites); err != nil {
 		return nil, err
 	}
 	return recs, nil
@@ -189,15 +198,18 @@ type NextStage func(ctx context.Context, tx bun.IDB, batch []*intake.Processed, 
 // installed, else nothing.
 func (s *Service) Stage(next NextStage) intake.Stage {
 	return intake.StageFunc(func(ctx context.Context, tx bun.IDB, batch []*intake.Processed) error {
-		recs, err := s.EvaluateBatch(ctx, tx, batch)
-		if err != nil {
-			return err
-		}
 		n := next
 		if n == nil {
 			if p := s.next.Load(); p != nil {
 				n = *p
 			}
+		}
+		// A chained next stage reads the records from memory, so they can
+		// be written with the commit; a later standalone stage may read
+		// them from the table, so then they are written at once.
+		recs, err := s.evaluateBatch(ctx, tx, batch, n != nil)
+		if err != nil {
+			return err
 		}
 		if n == nil {
 			return nil

@@ -490,13 +490,13 @@ func (Store) SetActive(ctx context.Context, idb bun.IDB, version int64, hash str
 }
 
 // InsertEvaluations stores evaluation rows (multi-row insert).
-func (Store) insertEvaluations(ctx context.Context, idb bun.IDB, rows []evaluationRow) error {
+func (Store) insertEvaluations(ctx context.Context, idb bun.IDB, rows []evaluationRow, deferred bool) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	// A parameterised bulk insert: the records are kilobytes of JSON each,
 	// which bun would escape into the statement text.
-	if err := db.Insert(ctx, idb, rows, db.InsertOptions{}); err != nil {
+	if err := db.Insert(ctx, idb, rows, db.InsertOptions{Defer: deferred}); err != nil {
 		return fmt.Errorf("store %d evaluation records: %w", len(rows), err)
 	}
 	return nil
@@ -535,20 +535,19 @@ func (Store) contexts(ctx context.Context, idb bun.IDB, after, upTo string, limi
 }
 
 // addHits adds counts per rule and day (one upsert per row).
-func (Store) addHits(ctx context.Context, idb bun.IDB, rows []hitRow) error {
+func (Store) addHits(ctx context.Context, idb bun.IDB, rows []hitRow, deferred bool) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	_, err := idb.NewInsert().Model(&rows).
+	q := idb.NewInsert().Model(&rows).
 		On("CONFLICT (rule_id, day) DO UPDATE").
 		Set("matched = ?TableAlias.matched + EXCLUDED.matched").
 		Set("primary_hits = ?TableAlias.primary_hits + EXCLUDED.primary_hits").
 		Set("suppressed = ?TableAlias.suppressed + EXCLUDED.suppressed").
 		Set("shadow = ?TableAlias.shadow + EXCLUDED.shadow").
 		Set("errors = ?TableAlias.errors + EXCLUDED.errors").
-		Set("last_hit_at = CASE WHEN ?TableAlias.last_hit_at IS NULL OR (EXCLUDED.last_hit_at IS NOT NULL AND EXCLUDED.last_hit_at > ?TableAlias.last_hit_at) THEN EXCLUDED.last_hit_at ELSE ?TableAlias.last_hit_at END").
-		Exec(ctx)
-	if err != nil {
+		Set("last_hit_at = CASE WHEN ?TableAlias.last_hit_at IS NULL OR (EXCLUDED.last_hit_at IS NOT NULL AND EXCLUDED.last_hit_at > ?TableAlias.last_hit_at) THEN EXCLUDED.last_hit_at ELSE ?TableAlias.last_hit_at END")
+	if err := db.Exec(ctx, idb, q.String(), deferred); err != nil {
 		return fmt.Errorf("count rule hits: %w", err)
 	}
 	return nil

@@ -79,25 +79,3 @@ func storedRecords(ctx context.Context, idb bun.IDB, eventIDs []string) (map[str
 	}
 	return out, nil
 }
-
-// loadContexts fills the Odoo context of evaluations from their stored
-// rows (the rules stage stores it with the record).
-func loadContexts(ctx context.Context, tx bun.IDB, eventIDs []string, evals map[string]*Evaluation) error {
-	for _, part := range chunkStrings(eventIDs, 500) {
-		var rows []evalRow
-		if err := tx.NewSelect().Table("rule_evaluations").Column("event_id", "context").
-			Where("event_id IN (?)", bun.In(part)).Where("context <> ''").Scan(ctx, &rows); err != nil {
-			return fmt.Errorf("read evaluation contexts: %w", err)
-		}
-		for _, r := range rows {
-			var ec rules.EvalContext
-			if err := json.Unmarshal([]byte(r.Context), &ec); err != nil {
-				return fmt.Errorf("decode evaluation context of event %s: %w", r.EventID, err)
-			}
-			if e := evals[r.EventID]; e != nil {
-				e.Order, e.Customer = ec.Order, ec.Customer
-			}
-		}
-	}
-	return nil
-}

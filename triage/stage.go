@@ -36,23 +36,21 @@ import (
 func (s *Service) Stage() intake.Stage { return &stage{s: s} }
 
 // AfterRules is the rules.NextStage of triage: the same work as Stage,
-// given the records the rules stage just made (in batch order). The Odoo
-// context of classified events is read from their stored evaluation.
+// given the records the rules stage just made (in batch order), with the
+// Odoo context each was evaluated with. Nothing is read back from the
+// evaluation table, which the rules stage may write only at commit.
 // Wire Committer() into the pipeline as well, for the after-commit work.
 func (s *Service) AfterRules(ctx context.Context, tx bun.IDB, batch []*intake.Processed, recs []*rules.Record) error {
 	evals := make(map[string]*Evaluation, len(batch))
-	var classified []string
 	for i, p := range batch {
 		if i >= len(recs) || recs[i] == nil {
 			continue
 		}
-		evals[p.Event.ID] = &Evaluation{Record: recs[i]}
-		if recs[i].Outcome != nil {
-			classified = append(classified, p.Event.ID)
+		e := &Evaluation{Record: recs[i]}
+		if c := recs[i].Context; c != nil {
+			e.Order, e.Customer = c.Order, c.Customer
 		}
-	}
-	if err := loadContexts(ctx, tx, classified, evals); err != nil {
-		return err
+		evals[p.Event.ID] = e
 	}
 	return s.runBatch(ctx, tx, batch, evals)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/yardmaster/yardmaster/internal/apperr"
+	"github.com/yardmaster/yardmaster/internal/db"
 )
 
 func isPG(idb bun.IDB) bool { return idb.Dialect().Name().String() == "pg" }
@@ -80,11 +81,20 @@ func casesOfShipments(ctx context.Context, tx bun.IDB, shipmentIDs []string, buc
 	}
 	for _, part := range chunkStrings(shipmentIDs, 500) {
 		var rows []caseShipment
-		q := tx.NewSelect().TableExpr("triage_case_shipments AS l").Join(join).
-			ColumnExpr("l.shipment_id, l.case_id").
-			Where("l.shipment_id IN (?)", bun.In(part)).Where("c.bucket IN (?)", bun.In(buckets)).
-			OrderExpr("l.shipment_id, l.case_id")
-		if err := q.Scan(ctx, &rows); err != nil {
+		var err error
+		if isPG(tx) {
+			// Every event of every batch asks this: prepared once per
+			// connection, it is not parsed and planned again each time.
+			err = db.ScanPrepared(ctx, tx, &rows, `SELECT l.shipment_id, l.case_id FROM triage_case_shipments AS l `+
+				`JOIN triage_cases AS c ON c.id = l.case_id WHERE l.shipment_id = ANY($1::text[]) AND c.bucket = ANY($2::text[]) `+
+				`ORDER BY l.shipment_id, l.case_id`, part, buckets)
+		} else {
+			err = tx.NewSelect().TableExpr("triage_case_shipments AS l").Join(join).
+				ColumnExpr("l.shipment_id, l.case_id").
+				Where("l.shipment_id IN (?)", bun.In(part)).Where("c.bucket IN (?)", bun.In(buckets)).
+				OrderExpr("l.shipment_id, l.case_id").Scan(ctx, &rows)
+		}
+		if err != nil {
 			return nil, nil, fmt.Errorf("load cases of shipments: %w", err)
 		}
 		for _, r := range rows {

@@ -99,12 +99,42 @@ func Exec(ctx context.Context, idb bun.IDB, query string, deferred bool) error {
 	if err != nil {
 		return err
 	}
-	if deferred && x.batch != nil {
+	if deferred && x.batch != nil && x.pg {
 		x.batch.queue(query, nil)
 		return nil
 	}
 	_, err = idb.ExecContext(ctx, query)
 	return err
+}
+
+// ScanPrepared runs a PostgreSQL query with real parameters ($1, …; a key
+// list as one array, e.g. "key = ANY($1::text[])") inside idb and scans the
+// rows into dest as bun would. Its text never changes, so the statement is
+// prepared once per connection: the hot lookups of the event pipeline then
+// skip parsing and planning, which for a bun query with an IN list of a
+// batch's keys cost more than running it. PostgreSQL only.
+func ScanPrepared(ctx context.Context, idb bun.IDB, dest any, query string, args ...any) error {
+	x, err := executorOf(ctx, idb)
+	if err != nil {
+		return err
+	}
+	if !x.pg {
+		return fmt.Errorf("%w: prepared scans need PostgreSQL", ErrBulkUnsupported)
+	}
+	args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	var rows *sql.Rows
+	switch {
+	case x.tx != nil:
+		rows, err = x.tx.QueryContext(ctx, query, args...)
+	case x.conn != nil:
+		rows, err = x.conn.QueryContext(ctx, query, args...)
+	default:
+		rows, err = x.pool.QueryContext(ctx, query, args...)
+	}
+	if err != nil {
+		return err
+	}
+	return idb.NewSelect().DB().ScanRows(ctx, rows, dest)
 }
 
 // batchTx is the state InBatchTx keeps for one transaction.
@@ -172,13 +202,19 @@ func (b *batchTx) flush(ctx context.Context) error {
 // on SQLite, Insert's statements stay prepared on the connection from one
 // transaction to the next; on PostgreSQL, deferred writes (InsertOptions
 // Defer, Exec with defer) are sent together in one round trip before
-// COMMIT. It is meant for the write-heavy group commit of the event
+// COMMIT. On PostgreSQL the connection comes from the pipeline's own pool
+// (sequential scans off, prepared statements planned once: see
+// openPostgres). It is meant for the write-heavy group commit of the event
 // pipeline; fn must not keep the transaction.
 func (d *DB) InBatchTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
 	if ctx.Value(txKey{}) != nil {
 		return ErrNestedTx
 	}
-	conn, err := d.DB.Conn(ctx)
+	pool := d.DB
+	if d.batch != nil {
+		pool = d.batch
+	}
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("db: write connection: %w", err)
 	}

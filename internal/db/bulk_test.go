@@ -197,6 +197,15 @@ func TestInBatchTxRollsBackOnDeferredError(t *testing.T) {
 		if got := rawRows(t, d); len(got) != 3 {
 			t.Fatalf("%d rows, want 3", len(got))
 		}
+		// A deferred Exec is written on either database (on SQLite at once).
+		if err := d.InBatchTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			return db.Exec(ctx, tx, "INSERT INTO bulk_rows (id, s, l, i, i64, u, f, b, t, count) VALUES ('y', '', '', 0, 0, 0, 0, FALSE, '2026-01-01 00:00:00+00:00', 0)", true)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := rawRows(t, d); len(got) != 4 {
+			t.Fatalf("%d rows, want 4", len(got))
+		}
 	})
 }
 
@@ -235,5 +244,64 @@ func TestInBatchTxRefusesNesting(t *testing.T) {
 	})
 	if !errors.Is(err, db.ErrNestedTx) {
 		t.Fatalf("nested InTx in InBatchTx = %v, want ErrNestedTx", err)
+	}
+}
+
+// A young table has no statistics until autovacuum first analyzes it, and
+// PostgreSQL then guesses that a list of keys matches a third of the table
+// and scans all of it. The pipeline's batch transactions stay on the index
+// whatever the statistics say; other transactions keep the default.
+func TestBatchTxPlansKeyLookupsOnIndexes(t *testing.T) {
+	d := testenv.Postgres(t)
+	ctx := context.Background()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE lookup_rows (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ExecContext(ctx, `INSERT INTO lookup_rows SELECT 'k' || i, 'v' || i FROM generate_series(1, 20000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i*300+1)
+	}
+	explain := func(ctx context.Context, tx bun.Tx) string {
+		var lines []string
+		if err := tx.NewRaw("EXPLAIN SELECT v FROM lookup_rows WHERE k IN (?)", bun.In(keys)).Scan(ctx, &lines); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(lines, "\n")
+	}
+	var plain, batch string
+	if err := d.InTx(ctx, func(ctx context.Context, tx bun.Tx) error { plain = explain(ctx, tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		K string `bun:"k"`
+		V string `bun:"v"`
+	}
+	err := d.InBatchTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		batch = explain(ctx, tx)
+		return db.ScanPrepared(ctx, tx, &got, `SELECT k, v FROM lookup_rows WHERE k = ANY($1::text[]) ORDER BY k`, keys)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plain, "Seq Scan") {
+		t.Fatalf("without statistics the default plan was expected to scan the table (else this test shows nothing):\n%s", plain)
+	}
+	if strings.Contains(batch, "Seq Scan") || !strings.Contains(batch, "lookup_rows_pkey") {
+		t.Fatalf("batch transaction plan does not use the key index:\n%s", batch)
+	}
+	if len(got) != len(keys) || got[0].K != "k1" || got[0].V != "v1" {
+		t.Fatalf("prepared scan returned %d rows, first %+v", len(got), got)
+	}
+}
+
+func TestScanPreparedRefusesSQLite(t *testing.T) {
+	d := testenv.SQLite(t)
+	var out []string
+	err := db.ScanPrepared(context.Background(), d, &out, `SELECT 1`)
+	if !errors.Is(err, db.ErrBulkUnsupported) {
+		t.Fatalf("err = %v, want ErrBulkUnsupported", err)
 	}
 }

@@ -39,6 +39,8 @@ type DB struct {
 	Engine config.Dialect
 	// Path is the SQLite file, or "" on PostgreSQL.
 	Path string
+	// batch is the pool of InBatchTx on PostgreSQL (nil: the write pool).
+	batch *bun.DB
 }
 
 // Options tune the pools.
@@ -143,8 +145,28 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("db: connect to postgres: %w", err)
 	}
 	b := bun.NewDB(s, pgdialect.New())
-	return &DB{DB: b, Read: b, Engine: config.Postgres}, nil
+	// The group commit of the event pipeline gets connections of its own
+	// on which sequential scans are off: every read of its batches is a
+	// key lookup an index serves, but until autovacuum first analyzes a
+	// young table (a minute or more after a fresh install) PostgreSQL has
+	// no statistics, guesses that an IN list of keys matches a third of
+	// the table and scans all of it, so each batch costs more as the table
+	// grows. Set on the connection, this costs no round trip per batch.
+	// Its hot lookups are prepared statements (ScanPrepared) whose best
+	// plan does not depend on the keys, so they are planned once.
+	bc := cfg.Copy()
+	bc.RuntimeParams["enable_seqscan"] = "off"
+	bc.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	bs := stdlib.OpenDB(*bc)
+	bs.SetMaxOpenConns(batchConns)
+	bs.SetMaxIdleConns(batchConns)
+	bs.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{DB: b, Read: b, Engine: config.Postgres, batch: bun.NewDB(bs, pgdialect.New())}, nil
 }
+
+// batchConns bounds the pipeline's pool: one connection per committer
+// (at most 4, see intake.PipelineOptions).
+const batchConns = 4
 
 // IsPostgres reports whether the database is PostgreSQL.
 func (d *DB) IsPostgres() bool { return d.Engine == config.Postgres }
@@ -181,6 +203,9 @@ func (d *DB) Close() error {
 	}
 	if d.Read != d.DB {
 		errs = append(errs, d.Read.Close())
+	}
+	if d.batch != nil {
+		errs = append(errs, d.batch.Close())
 	}
 	errs = append(errs, d.DB.Close())
 	return errors.Join(errs...)
