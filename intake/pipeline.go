@@ -125,7 +125,8 @@ type PipelineOptions struct {
 	// more per event, so more than the CPUs do not pay: on 2 cores two
 	// committers carried about 1.2 times the events of one once a batch's
 	// database work had shrunk to six round trips (docs/BENCHMARKS.md,
-	// Intake). Always 1 on SQLite; on PostgreSQL default one per CPU, 2 to 4.
+	// Intake). Always 1 on SQLite; on PostgreSQL default one per CPU, 2 to 4, and never
+	// more than 4.
 	Committers int
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -179,6 +180,10 @@ func NewPipeline(d *db.DB, opts PipelineOptions) *Pipeline {
 		opts.Committers = 1
 	case opts.Committers <= 0:
 		opts.Committers = min(max(runtime.GOMAXPROCS(0), 2), 4)
+	default:
+		// The pipeline's connection pool has 4 (db.InBatchTx); more
+		// committers would only wait for one.
+		opts.Committers = min(opts.Committers, 4)
 	}
 	p := &Pipeline{db: d, opts: opts, in: make(chan *request, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	s := Stages{RecordStage{}}

@@ -64,7 +64,7 @@ func newLoadtestCmd(c *cli) *cobra.Command {
 	var conc, checkpoints, shipments int
 	var exceptions float64
 	var self, asJSON bool
-	var cpuProfile string
+	var cpuProfile, memProfile string
 	cmd := &cobra.Command{
 		Use:   "loadtest",
 		Short: "Send signed AfterShip webhooks at a rate or flat out; report throughput and latency percentiles",
@@ -89,6 +89,7 @@ temporary SQLite file) and registers a source itself.`,
 				if err != nil {
 					return err
 				}
+				tuneGC(c.lookup) // as serve does
 				cfg.Addr = "127.0.0.1:0"
 				if cfg.DatabaseURL == "" {
 					dir, err := os.MkdirTemp("", "yardmaster-loadtest-")
@@ -195,6 +196,14 @@ temporary SQLite file) and registers a source itself.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProfile != "" {
+				defer func() {
+					if f, err := os.Create(memProfile); err == nil {
+						_ = pprof.Lookup("allocs").WriteTo(f, 0)
+						_ = f.Close()
+					}
+				}()
+			}
 			var wg sync.WaitGroup
 			if rate > 0 {
 				report.Mode = "rate"
@@ -290,6 +299,7 @@ temporary SQLite file) and registers a source itself.`,
 	cmd.Flags().BoolVar(&self, "self", false, "start Yardmaster in this process and register a source")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --self: client and server) to this file")
+	cmd.Flags().StringVar(&memProfile, "memprofile", "", "write an allocation profile of this process (with --self: client and server) to this file at the end")
 	return cmd
 }
 

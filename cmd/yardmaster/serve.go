@@ -29,6 +29,7 @@ api (HTTP and console), worker (jobs, scheduler; HTTP serves only /healthz,
 				return err
 			}
 			log := c.logger(cfg)
+			log.Debug("garbage collector target", "gogc", tuneGC(c.lookup))
 			a, err := app.Open(cmd.Context(), app.Options{Config: cfg, Logger: log, Version: buildVersion(), Out: c.stdout, Demo: demo})
 			if err != nil {
 				return err
