@@ -122,16 +122,7 @@ func ScanPrepared(ctx context.Context, idb bun.IDB, dest any, query string, args
 	if !x.pg {
 		return fmt.Errorf("%w: prepared scans need PostgreSQL", ErrBulkUnsupported)
 	}
-	args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
-	var rows *sql.Rows
-	switch {
-	case x.tx != nil:
-		rows, err = x.tx.QueryContext(ctx, query, args...)
-	case x.conn != nil:
-		rows, err = x.conn.QueryContext(ctx, query, args...)
-	default:
-		rows, err = x.pool.QueryContext(ctx, query, args...)
-	}
+	rows, err := x.runner().QueryContext(ctx, query, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
 	if err != nil {
 		return err
 	}
@@ -323,6 +314,21 @@ type connStmts struct {
 
 const maxPreparedPerConn = 256
 
+// runner is what statements run on: the transaction, else the connection,
+// else the pool.
+func (x executor) runner() interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+} {
+	switch {
+	case x.tx != nil:
+		return x.tx
+	case x.conn != nil:
+		return x.conn
+	}
+	return x.pool
+}
+
 // exec runs query with args now.
 func (x executor) exec(ctx context.Context, query string, args []any) error {
 	if x.pg {
@@ -330,15 +336,7 @@ func (x executor) exec(ctx context.Context, query string, args []any) error {
 		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
 	}
 	if x.pg || x.batch == nil {
-		var err error
-		switch {
-		case x.tx != nil:
-			_, err = x.tx.ExecContext(ctx, query, args...)
-		case x.conn != nil:
-			_, err = x.conn.ExecContext(ctx, query, args...)
-		default:
-			_, err = x.pool.ExecContext(ctx, query, args...)
-		}
+		_, err := x.runner().ExecContext(ctx, query, args...)
 		return err
 	}
 	return x.batch.conn.Raw(func(dc any) error {
