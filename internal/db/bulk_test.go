@@ -279,8 +279,12 @@ func TestBatchTxPlansKeyLookupsOnIndexes(t *testing.T) {
 		K string `bun:"k"`
 		V string `bun:"v"`
 	}
+	var planCache string
 	err := d.InBatchTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		batch = explain(ctx, tx)
+		if err := tx.NewRaw("SHOW plan_cache_mode").Scan(ctx, &planCache); err != nil {
+			return err
+		}
 		return db.ScanPrepared(ctx, tx, &got, `SELECT k, v FROM lookup_rows WHERE k = ANY($1::text[]) ORDER BY k`, keys)
 	})
 	if err != nil {
@@ -291,6 +295,9 @@ func TestBatchTxPlansKeyLookupsOnIndexes(t *testing.T) {
 	}
 	if strings.Contains(batch, "Seq Scan") || !strings.Contains(batch, "lookup_rows_pkey") {
 		t.Fatalf("batch transaction plan does not use the key index:\n%s", batch)
+	}
+	if planCache != "force_generic_plan" {
+		t.Errorf("plan_cache_mode = %q in the batch transaction", planCache)
 	}
 	if len(got) != len(keys) || got[0].K != "k1" || got[0].V != "v1" {
 		t.Fatalf("prepared scan returned %d rows, first %+v", len(got), got)

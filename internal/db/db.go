@@ -151,18 +151,24 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	// young table (a minute or more after a fresh install) PostgreSQL has
 	// no statistics, guesses that an IN list of keys matches a third of
 	// the table and scans all of it, so each batch costs more as the table
-	// grows. Set on the connection, this costs no round trip per batch.
-	// Its hot lookups are prepared statements (ScanPrepared) whose best
-	// plan does not depend on the keys, so they are planned once.
-	bc := cfg.Copy()
-	bc.RuntimeParams["enable_seqscan"] = "off"
-	bc.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
-	bs := stdlib.OpenDB(*bc)
+	// grows. Set once when a connection opens, this costs no round trip
+	// per batch. Its hot lookups are prepared statements (ScanPrepared)
+	// whose best plan does not depend on the keys, so they are planned
+	// once. The settings are sent as SET statements rather than startup
+	// parameters, which connection poolers such as PgBouncer refuse.
+	bs := stdlib.OpenDB(*cfg.Copy(), stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, batchSessionSettings)
+		return err
+	}))
 	bs.SetMaxOpenConns(batchConns)
 	bs.SetMaxIdleConns(batchConns)
 	bs.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{DB: b, Read: b, Engine: config.Postgres, batch: bun.NewDB(bs, pgdialect.New())}, nil
 }
+
+// batchSessionSettings are the pipeline connections' settings (see
+// openPostgres).
+const batchSessionSettings = "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan"
 
 // batchConns bounds the pipeline's pool: one connection per committer
 // (at most 4, see intake.PipelineOptions).
