@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,14 +120,14 @@ type PipelineOptions struct {
 	RecycleAfter time.Duration // tracking number reuse window (default 90 days)
 	// Committers is how many batches may commit at once. SQLite has one
 	// writer, so 1 there. On PostgreSQL one batch's database work (one
-	// backend, one core) then overlaps the next batch's gathering and Go
-	// work; conflicts between them are retried delivery by delivery. They
-	// also split the waiting deliveries into smaller batches, which cost
-	// more per event, so more than the CPUs do not pay: on 2 cores two
-	// committers carried about 1.2 times the events of one once a batch's
+	// backend, one core) overlaps the next batch's gathering and Go work;
+	// conflicts between them are retried delivery by delivery. They also
+	// split the waiting deliveries into smaller batches, which cost more
+	// per event, so more than the CPUs do not pay: on 2 cores two
+	// committers carried 1.1 to 1.3 times the events of one once a batch's
 	// database work had shrunk to six round trips (docs/BENCHMARKS.md,
-	// Intake). Always 1 on SQLite; on PostgreSQL default one per CPU, 2 to 4, and never
-	// more than 4.
+	// Intake). Default on PostgreSQL: one per CPU, 2 to 4; never more than
+	// db.BatchConns, the connections there are.
 	Committers int
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -179,11 +180,10 @@ func NewPipeline(d *db.DB, opts PipelineOptions) *Pipeline {
 	case !d.IsPostgres():
 		opts.Committers = 1
 	case opts.Committers <= 0:
-		opts.Committers = min(max(runtime.GOMAXPROCS(0), 2), 4)
+		opts.Committers = min(max(runtime.GOMAXPROCS(0), 2), db.BatchConns)
 	default:
-		// The pipeline's connection pool has 4 (db.InBatchTx); more
-		// committers would only wait for one.
-		opts.Committers = min(opts.Committers, 4)
+		// More committers than connections would only wait for one.
+		opts.Committers = min(opts.Committers, db.BatchConns)
 	}
 	p := &Pipeline{db: d, opts: opts, in: make(chan *request, 4096), stop: make(chan struct{}), done: make(chan struct{})}
 	s := Stages{RecordStage{}}
@@ -435,16 +435,25 @@ func chunk(keys []string, n int) [][]string {
 
 func deliveryKey(source, id string) string { return source + ":" + id }
 
-// The batch's lookups on PostgreSQL, with the keys as arrays so their text
-// never changes (db.ScanPrepared). Shipments are locked in key order, the
-// same in every committer.
+// The batch's dedup lookup: on PostgreSQL with the keys as arrays, so its
+// text never changes (db.ScanPrepared); on SQLite with IN lists.
 const (
 	dedupLookupPG = `SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key = ANY($1::text[]) ` +
 		`UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey = ANY($2::text[])`
-	shipmentsLookupPG = `SELECT id, ck, carrier, tracking_number, generation, status, status_at, first_seen_at, last_event_at, ` +
-		`last_physical_scan_at, promised_delivery, estimated_delivery, open_exceptions, order_ref, picking_ref, event_count, ` +
-		`updated_at, state FROM intake_shipments WHERE ck = ANY($1::text[]) ORDER BY ck, generation FOR UPDATE`
+	dedupLookupSQLite = `SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key IN (?) ` +
+		`UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey IN (?)`
 )
+
+// shipmentsLookupPG is the batch's shipment lookup on PostgreSQL: the
+// model's columns, the keys as one array, locked in key order (the same in
+// every committer).
+func shipmentsLookupPG(idb bun.IDB) (string, error) {
+	cols, err := db.Columns(idb, (*shipmentRow)(nil))
+	if err != nil {
+		return "", err
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM intake_shipments WHERE ck = ANY($1::text[]) ORDER BY ck, generation FOR UPDATE", nil
+}
 
 // process is the batch transaction: delivery dedup, raw payloads, event
 // dedup, shipment folding, event and shipment writes, unmapped tally,
@@ -514,9 +523,7 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 		if pg {
 			err = db.ScanPrepared(ctx, tx, &rows, dedupLookupPG, dkeys, allE)
 		} else {
-			err = tx.NewRaw("SELECT 'd' AS kind, key AS k, result AS v FROM intake_deliveries WHERE key IN (?) "+
-				"UNION ALL SELECT 'e' AS kind, dkey AS k, id AS v FROM intake_events WHERE dkey IN (?)",
-				bun.In(dkeys), bun.In(allE)).Scan(ctx, &rows)
+			err = tx.NewRaw(dedupLookupSQLite, bun.In(dkeys), bun.In(allE)).Scan(ctx, &rows)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up delivery ids and event dedup keys: %w", err)
@@ -640,7 +647,10 @@ func (p *Pipeline) process(ctx context.Context, tx bun.Tx, batch []*request) ([]
 		var rows []shipmentRow
 		var err error
 		if pg {
-			err = db.ScanPrepared(ctx, tx, &rows, shipmentsLookupPG, ks)
+			var q string
+			if q, err = shipmentsLookupPG(tx); err == nil {
+				err = db.ScanPrepared(ctx, tx, &rows, q, ks)
+			}
 		} else {
 			err = tx.NewSelect().Model(&rows).Where("ck IN (?)", bun.In(ks)).OrderExpr("ck, generation").Scan(ctx)
 		}

@@ -63,7 +63,7 @@ func (s *Service) evaluateBatch(ctx context.Context, tx bun.IDB, batch []*intake
 		}
 		rec.Context = ectx
 		recs[i] = rec
-		row, err := evaluationRowOf(rec, ectx, took)
+		row, err := evaluationRowOf(rec, took)
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,7 @@ func observe(rec *Record, took time.Duration) {
 	}
 }
 
-func evaluationRowOf(rec *Record, ectx *EvalContext, took time.Duration) (evaluationRow, error) {
+func evaluationRowOf(rec *Record, took time.Duration) (evaluationRow, error) {
 	b, err := rec.Marshal()
 	if err != nil {
 		return evaluationRow{}, fmt.Errorf("rules: encode record of event %s: %w", rec.EventID, err)
@@ -107,8 +107,8 @@ func evaluationRowOf(rec *Record, ectx *EvalContext, took time.Duration) (evalua
 	if o := rec.Outcome; o != nil {
 		row.PrimaryRule, row.Category, row.Severity = o.RuleID, o.Category, string(o.Severity)
 	}
-	if ectx != nil {
-		cb, err := json.Marshal(ectx)
+	if rec.Context != nil {
+		cb, err := json.Marshal(rec.Context)
 		if err != nil {
 			return evaluationRow{}, fmt.Errorf("rules: encode context of event %s: %w", rec.EventID, err)
 		}

@@ -70,15 +70,6 @@ func casesOfShipments(ctx context.Context, tx bun.IDB, shipmentIDs []string, buc
 	links := map[string][]string{} // shipment → case ids
 	var caseIDs []string
 	seen := map[string]bool{}
-	// The links drive the join: SQLite's planner, without statistics,
-	// otherwise starts from every case in the buckets (an index on bucket)
-	// and probes the links with each — work growing with the open cases
-	// rather than with the batch. CROSS JOIN fixes SQLite's loop order;
-	// PostgreSQL plans it from its statistics.
-	join := "JOIN triage_cases AS c ON c.id = l.case_id"
-	if !isPG(tx) {
-		join = "CROSS JOIN triage_cases AS c ON c.id = l.case_id"
-	}
 	for _, part := range chunkStrings(shipmentIDs, 500) {
 		var rows []caseShipment
 		var err error
@@ -89,7 +80,12 @@ func casesOfShipments(ctx context.Context, tx bun.IDB, shipmentIDs []string, buc
 				`JOIN triage_cases AS c ON c.id = l.case_id WHERE l.shipment_id = ANY($1::text[]) AND c.bucket = ANY($2::text[]) `+
 				`ORDER BY l.shipment_id, l.case_id`, part, buckets)
 		} else {
-			err = tx.NewSelect().TableExpr("triage_case_shipments AS l").Join(join).
+			// The links drive the join: SQLite's planner, without
+			// statistics, otherwise starts from every case in the buckets
+			// (an index on bucket) and probes the links with each — work
+			// growing with the open cases rather than with the batch.
+			// CROSS JOIN fixes SQLite's loop order.
+			err = tx.NewSelect().TableExpr("triage_case_shipments AS l").Join("CROSS JOIN triage_cases AS c ON c.id = l.case_id").
 				ColumnExpr("l.shipment_id, l.case_id").
 				Where("l.shipment_id IN (?)", bun.In(part)).Where("c.bucket IN (?)", bun.In(buckets)).
 				OrderExpr("l.shipment_id, l.case_id").Scan(ctx, &rows)

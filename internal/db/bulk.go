@@ -172,6 +172,7 @@ func (b *batchTx) flush(ctx context.Context) error {
 			return fmt.Errorf("db: deferred writes need the pgx driver, have %T", dc)
 		}
 		pc := c.Conn()
+		m := pc.TypeMap()
 		bp := paramBufs.Get().(*[]byte)
 		defer paramBufs.Put(bp)
 		var pb pgconn.Batch
@@ -189,7 +190,6 @@ func (b *batchTx) flush(ctx context.Context) error {
 			if len(sd.ParamOIDs) != len(s.args) {
 				return fmt.Errorf("db: deferred write has %d arguments for %d parameters", len(s.args), len(sd.ParamOIDs))
 			}
-			m := pc.TypeMap()
 			buf := (*bp)[:0]
 			ends := make([]int, len(s.args)) // -1: NULL
 			formats := make([]int16, len(s.args))

@@ -160,8 +160,8 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		_, err := c.Exec(ctx, batchSessionSettings)
 		return err
 	}))
-	bs.SetMaxOpenConns(batchConns)
-	bs.SetMaxIdleConns(batchConns)
+	bs.SetMaxOpenConns(BatchConns)
+	bs.SetMaxIdleConns(BatchConns)
 	bs.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{DB: b, Read: b, Engine: config.Postgres, batch: bun.NewDB(bs, pgdialect.New())}, nil
 }
@@ -170,9 +170,9 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 // openPostgres).
 const batchSessionSettings = "SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan"
 
-// batchConns bounds the pipeline's pool: one connection per committer
-// (at most 4, see intake.PipelineOptions).
-const batchConns = 4
+// BatchConns is the size of InBatchTx's pool on PostgreSQL: one connection
+// per committer of the event pipeline, which never runs more.
+const BatchConns = 4
 
 // IsPostgres reports whether the database is PostgreSQL.
 func (d *DB) IsPostgres() bool { return d.Engine == config.Postgres }
