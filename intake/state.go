@@ -273,10 +273,21 @@ func (s *Shipment) Clone() *Shipment {
 // event belongs to, or reports that it starts a new one. Carriers recycle
 // tracking numbers: an event more than recycleAfter after the latest
 // shipment's last event (or, for a finished shipment, after its end) opens
-// the next generation. candidates are ordered by generation.
+// the next generation. candidates are ordered by generation. A sweep's
+// event names the shipment it is about and joins it however old it is: a
+// parcel silent for months is the stale one, not a new parcel.
 func PickShipment(candidates []*Shipment, ev *Event, recycleAfter time.Duration) (*Shipment, bool) {
 	if len(candidates) == 0 {
 		return nil, true
+	}
+	if ev.Synthetic {
+		if id, _ := ev.Attributes["shipment_id"].(string); id != "" {
+			for _, s := range candidates {
+				if s.ID == id {
+					return s, false
+				}
+			}
+		}
 	}
 	// The latest generation whose first event is not far after ev.
 	for i := len(candidates) - 1; i >= 0; i-- {

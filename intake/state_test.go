@@ -180,4 +180,13 @@ func TestPickShipment(t *testing.T) {
 	if s, _ := PickShipment([]*Shipment{old, newer}, mkEvent(24*202, StatusDelivered, ""), window); s != newer {
 		t.Fatal("event of the new parcel must join the new generation")
 	}
+	sweep := mkEvent(24*400, "", "no_updates")
+	sweep.Synthetic, sweep.Attributes = true, map[string]any{"shipment_id": "a"}
+	if s, n := PickShipment([]*Shipment{old, newer}, sweep, window); s != old || n {
+		t.Fatal("a sweep event must join the shipment it names, however long that has been silent")
+	}
+	sweep.Synthetic = false
+	if _, n := PickShipment([]*Shipment{old, newer}, sweep, window); !n {
+		t.Fatal("only Yardmaster's own events may name their shipment")
+	}
 }

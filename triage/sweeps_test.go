@@ -73,6 +73,36 @@ func TestTimeSweeps(t *testing.T) {
 	})
 }
 
+// A shipment silent for longer than the tracking-number reuse window (90
+// days) is still the stale one: the sweep's event joins it, and the case
+// (lost suspected, after 200 days) points at it, instead of starting a
+// phantom next generation.
+func TestSweepOfLongSilentShipment(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d, nil)
+		e.send("1ZSILENT", withLane("DE", "DE"))
+		var first string
+		if err := d.Read.NewSelect().Table("intake_shipments").Column("id").Where("tracking_number = ?", "1ZSILENT").Scan(e.ctx, &first); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Add(200 * 24 * time.Hour)
+		out, err := e.svc.SweepShipments(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[triage.SweepStale] != 1 {
+			t.Fatalf("sweep after 200 days = %v", out)
+		}
+		n, err := d.Read.NewSelect().Table("intake_shipments").Where("tracking_number = ?", "1ZSILENT").Count(e.ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("%d shipments for one silent parcel (%v)", n, err)
+		}
+		if c := caseOf(t, e, "lost_suspected"); c.ShipmentID != first {
+			t.Errorf("lost-suspected case on shipment %s, want %s", c.ShipmentID, first)
+		}
+	})
+}
+
 // A page of cases the clock sweep cannot change ends the sweep instead of
 // being read again forever: here more than a page of cases whose snooze
 // bucket and column say snoozed but whose state is open (bucket and state

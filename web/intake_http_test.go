@@ -163,9 +163,26 @@ func TestIntakeHTTP(t *testing.T) {
 		t.Fatalf("shipments: %d %v", res.status, res.body)
 	}
 	shipID := list[0].(map[string]any)["id"].(string)
+	// The app's time sweep may find this 2024 shipment stale at any moment
+	// and add its own event and no_updates exception: the carrier's five
+	// events and its customs hold are what must be there.
 	res = do(t, "GET", r.URL+"/api/v1/shipments/"+shipID, bearer, nil)
-	if res.status != 200 || len(res.body["events"].([]any)) != 5 || len(res.body["shipment"].(map[string]any)["open_exceptions"].([]any)) != 1 {
+	if res.status != 200 {
 		t.Fatalf("shipment detail: %d %v", res.status, res.body)
+	}
+	carrierEvents, customs := 0, 0
+	for _, e := range res.body["events"].([]any) {
+		if e.(map[string]any)["synthetic"] != true {
+			carrierEvents++
+		}
+	}
+	for _, o := range res.body["shipment"].(map[string]any)["open_exceptions"].([]any) {
+		if o.(map[string]any)["reason"] == "customs_hold" {
+			customs++
+		}
+	}
+	if carrierEvents != 5 || customs != 1 {
+		t.Fatalf("shipment detail: %d carrier events, %d customs holds: %v", carrierEvents, customs, res.body)
 	}
 	res = do(t, "GET", r.URL+"/api/v1/events/"+firstID, bearer, nil)
 	pl, _ := res.body["payload"].(map[string]any)

@@ -319,7 +319,7 @@ func (s *Server) Listen(addr string, ready chan<- net.Addr) error {
 	if ready != nil {
 		ready <- ln.Addr()
 	}
-	return s.App.Listener(ln)
+	return s.App.Listener(lingerListener{ln})
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests
