@@ -80,3 +80,19 @@ func Rejections() []Rejection {
 	}
 	return out
 }
+
+// BatchStats are this process's group-commit totals so far (the loadtest
+// reports their change over its measured window).
+type BatchStats struct {
+	Batches         uint64
+	Events, Seconds float64
+}
+
+// ReadBatchStats reads the batch histograms' totals.
+func ReadBatchStats() BatchStats {
+	var secs, evs dto.Metric
+	_ = pipelineSeconds.Write(&secs)
+	_ = batchEvents.Write(&evs)
+	return BatchStats{Batches: secs.GetHistogram().GetSampleCount(), Seconds: secs.GetHistogram().GetSampleSum(),
+		Events: evs.GetHistogram().GetSampleSum()}
+}

@@ -116,7 +116,7 @@ var ErrClosed = errors.New("intake pipeline is closed")
 // PipelineOptions configure a Pipeline.
 type PipelineOptions struct {
 	MaxBatch     int           // most events per transaction (default 256)
-	MaxWait      time.Duration // longest wait to fill a batch once one delivery is queued (default 5 ms)
+	MaxWait      time.Duration // longest wait to fill a batch once one delivery is queued (the service sets 2 ms; 0 = none)
 	RecycleAfter time.Duration // tracking number reuse window (default 90 days)
 	// Committers is how many batches may commit at once. SQLite has one
 	// writer, so 1 there. On PostgreSQL one batch's database work (one

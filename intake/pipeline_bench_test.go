@@ -31,7 +31,7 @@ func BenchmarkWebhookIntake(b *testing.B) {
 			box, _ := secretbox.New([]byte("0123456789abcdef0123456789abcdef"))
 			reg := intake.NewRegistry(d, box, nil)
 			svc := intake.NewService(d, reg, intake.ServiceOptions{DefaultRate: 1e9,
-				Pipeline: intake.PipelineOptions{MaxBatch: 256, MaxWait: 5 * time.Millisecond}})
+				Pipeline: intake.PipelineOptions{MaxBatch: 256, MaxWait: 2 * time.Millisecond}})
 			defer svc.Close()
 			sc, err := reg.Add(context.Background(), intake.AddSource{Name: "bench", Kind: intake.KindAfterShip})
 			if err != nil {

@@ -47,6 +47,10 @@ type LoadtestReport struct {
 	LatencyMS    map[string]float64 `json:"latency_ms"`
 	Database     string             `json:"database,omitempty"`
 	CPUs         int                `json:"cpus"`
+	// With --self: the group-commit batches of the measured window.
+	Batches     uint64  `json:"batches,omitempty"`
+	BatchEvents float64 `json:"mean_batch_events,omitempty"`
+	BatchMS     float64 `json:"mean_batch_ms,omitempty"`
 }
 
 func percentile(sorted []float64, p float64) float64 {
@@ -149,6 +153,10 @@ temporary SQLite file) and registers a source itself.`,
 			start := time.Now()
 			measureFrom := start.Add(warmup)
 			end := measureFrom.Add(duration)
+			batchesFrom := make(chan intake.BatchStats, 1)
+			if self {
+				defer time.AfterFunc(time.Until(measureFrom), func() { batchesFrom <- intake.ReadBatchStats() }).Stop()
+			}
 			// send posts one webhook through p; body is the sender's own
 			// buffer, reused.
 			send := func(p poster, body *[]byte, intended time.Time) {
@@ -252,6 +260,15 @@ temporary SQLite file) and registers a source itself.`,
 			}
 			wg.Wait()
 			elapsed := time.Since(measureFrom).Seconds()
+			select {
+			case from := <-batchesFrom: // every ack is in: the batches of the window are done
+				to := intake.ReadBatchStats()
+				if report.Batches = to.Batches - from.Batches; report.Batches > 0 {
+					report.BatchEvents = (to.Events - from.Events) / float64(report.Batches)
+					report.BatchMS = 1000 * (to.Seconds - from.Seconds) / float64(report.Batches)
+				}
+			default:
+			}
 			if rate > 0 {
 				elapsed = duration.Seconds()
 			}
@@ -277,6 +294,10 @@ temporary SQLite file) and registers a source itself.`,
 				total, elapsed, okN, report.RequestsPerS, stored, report.EventsPerS)
 			fmt.Fprintf(c.stdout, "ack latency ms: p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n",
 				report.LatencyMS["p50"], report.LatencyMS["p90"], report.LatencyMS["p99"], report.LatencyMS["max"])
+			if report.Batches > 0 {
+				fmt.Fprintf(c.stdout, "group commit: %d batches, mean %.1f events, mean %.2f ms each (all stages, commit included)\n",
+					report.Batches, report.BatchEvents, report.BatchMS)
+			}
 			if withCase > 0 {
 				fmt.Fprintf(c.stdout, "%d events opened or updated a triage case\n", withCase)
 			}

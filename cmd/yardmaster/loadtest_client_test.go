@@ -143,6 +143,11 @@ func TestLoadtestSelfStoresEveryAcceptedEvent(t *testing.T) {
 	if rep.WithCase == 0 {
 		t.Fatal("no event opened a case although 20% of webhooks end in an exception")
 	}
+	// Every batch holds at least one delivery; the window's batches are
+	// its webhooks' and at most one more per sender straddling its start.
+	if rep.Batches == 0 || rep.Batches > uint64(rep.OK+8) || rep.BatchEvents < 1 || rep.BatchMS <= 0 {
+		t.Fatalf("%d batches of %.1f events, %.2f ms, for %d webhooks", rep.Batches, rep.BatchEvents, rep.BatchMS, rep.OK)
+	}
 }
 
 // With a pool of tracking numbers most webhooks update a stored shipment;

@@ -5,7 +5,7 @@ PGU='postgres://postgres@127.0.0.1:5432/test?sslmode=disable&search_path=lt'
 run() { # label, env..., -- args
   local label=$1; shift
   echo "== $label | $(date -u +%H:%M:%S) | load $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$@" 2>&1 | grep -v '^{' | tail -4
+  "$(dirname "$0")/cpu.sh" "$@" 2>&1 | grep -v '^{' | tail -6
 }
 fresh() { psql -qh 127.0.0.1 -U postgres -d test -c "drop schema if exists lt cascade; create schema lt;" 2>/dev/null; }
 for i in 1 2 3; do

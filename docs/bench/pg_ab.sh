@@ -8,7 +8,7 @@ for i in $(seq "$N"); do
   for b in "$@"; do
     psql -qh 127.0.0.1 -U postgres -d test -c "drop schema if exists lt cascade;" -c "create schema lt;" -c "checkpoint;" 2>/dev/null
     sleep 1
-    r=$(YARDMASTER_DATABASE_URL=$PGU "$b" loadtest --self --duration 10s --warmup 2s 2>&1 | grep -A1 "events/s" | tr '\n' ' ')
-    echo "$(date -u +%H:%M:%S) $b $(echo "$r" | grep -o '([0-9]* events/s)') $(echo "$r" | grep -o 'p99 [0-9.]*')"
+    r=$(YARDMASTER_DATABASE_URL=$PGU "$(dirname "$0")/cpu.sh" "$b" loadtest --self --duration 10s --warmup 2s 2>&1 | grep -v '^{' | tr '\n' ' ')
+    echo "$(date -u +%H:%M:%S) $b $(echo "$r" | grep -o '([0-9]* events/s)') $(echo "$r" | grep -o 'p99 [0-9.]*') $(echo "$r" | grep -o 'stolen [0-9]*%')"
   done
 done

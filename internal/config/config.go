@@ -45,7 +45,7 @@ type Config struct {
 	DedupRetention      time.Duration `env:"DEDUP_RETENTION" default:"72h" example:"168h" check:"min:72h" doc:"How long provider event ids are remembered for deduplication (at least 72h)."`
 	RawPayloadRetention time.Duration `env:"RAW_PAYLOAD_RETENTION" default:"720h" example:"2160h" check:"positive" doc:"How long raw webhook bodies are kept."`
 	BatchMaxEvents      int           `env:"BATCH_MAX_EVENTS" default:"256" example:"512" check:"positive" doc:"Group commit: most events per transaction."`
-	BatchMaxWait        time.Duration `env:"BATCH_MAX_WAIT" default:"5ms" example:"10ms" check:"positive" doc:"Group commit: longest wait to fill a batch."`
+	BatchMaxWait        time.Duration `env:"BATCH_MAX_WAIT" default:"2ms" example:"10ms" check:"positive" doc:"Group commit: longest wait to fill a batch."`
 	BatchCommitters     int           `env:"BATCH_COMMITTERS" default:"0" example:"2" check:"nonnegative" doc:"Group commit: batches committing at once on PostgreSQL (SQLite always 1). 0: one per CPU, 2 to 4; at most 4."`
 	SourceRateLimit     float64       `env:"SOURCE_RATE_LIMIT" default:"500" example:"2000" check:"positive" doc:"Default per-source request rate limit (requests/s, token bucket; burst = 2x)."`
 
