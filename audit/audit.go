@@ -20,6 +20,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/ids"
 	"github.com/yardmaster/yardmaster/internal/logx"
 )
@@ -93,13 +94,19 @@ func Append(ctx context.Context, idb bun.IDB, now time.Time, recs ...Record) ([]
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	var h head
-	q := idb.NewSelect().Model(&h).Where("id = 1")
-	if idb.Dialect().Name().String() == "pg" {
-		q = q.For("UPDATE")
-	}
-	if err := q.Scan(ctx); err != nil {
-		return nil, fmt.Errorf("audit: lock chain head: %w", err)
+	// In the event pipeline's batch transaction the entries and the new
+	// head are sent with the commit, so the head stays locked only from
+	// here to the commit; the batch remembers the head it moved to.
+	state, deferred := db.DeferredState(ctx, idb)
+	h, seen := state[headKey{}].(head)
+	if !seen {
+		q := idb.NewSelect().Model(&h).Where("id = 1")
+		if idb.Dialect().Name().String() == "pg" {
+			q = q.For("UPDATE")
+		}
+		if err := q.Scan(ctx); err != nil {
+			return nil, fmt.Errorf("audit: lock chain head: %w", err)
+		}
 	}
 	actor := ActorFrom(ctx)
 	reqID := logx.RequestID(ctx)
@@ -125,16 +132,29 @@ func Append(ctx context.Context, idb bun.IDB, now time.Time, recs ...Record) ([]
 		prev = e.Hash
 		entries[i] = e
 	}
+	last := entries[len(entries)-1]
+	move := idb.NewUpdate().Model((*head)(nil)).Set("seq = ?", last.Seq).Set("hash = ?", last.Hash).Where("id = 1")
+	if deferred {
+		if err := db.Insert(ctx, idb, entries, db.InsertOptions{Defer: true}); err != nil {
+			return nil, fmt.Errorf("audit: insert %d entries: %w", len(entries), err)
+		}
+		if err := db.Exec(ctx, idb, move.String(), true); err != nil {
+			return nil, fmt.Errorf("audit: move chain head: %w", err)
+		}
+		state[headKey{}] = head{ID: 1, Seq: last.Seq, Hash: last.Hash}
+		return entries, nil
+	}
 	if _, err := idb.NewInsert().Model(&entries).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("audit: insert %d entries: %w", len(entries), err)
 	}
-	last := entries[len(entries)-1]
-	if _, err := idb.NewUpdate().Model((*head)(nil)).Set("seq = ?", last.Seq).Set("hash = ?", last.Hash).
-		Where("id = 1").Exec(ctx); err != nil {
+	if _, err := move.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("audit: move chain head: %w", err)
 	}
 	return entries, nil
 }
+
+// headKey keeps a batch transaction's chain head in db.DeferredState.
+type headKey struct{}
 
 func marshal(v any) (string, error) {
 	switch x := v.(type) {

@@ -54,6 +54,44 @@ func TestChainVerifies(t *testing.T) {
 	})
 }
 
+// In the event pipeline's batch transaction (db.InBatchTx) the entries are
+// sent with the commit on PostgreSQL; appends in one transaction still
+// chain on each other, and the chain verifies with the entries stored in
+// the database exactly as an immediate append stores them.
+func TestAppendInBatchTransaction(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
+		appendN(t, d, 1)
+		ctx := audit.WithActor(context.Background(), audit.Actor{Type: "system", ID: "pipeline"})
+		err := d.InBatchTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+			for i := range 3 {
+				if _, err := audit.Append(ctx, tx, t0.Add(time.Hour+time.Duration(i)*time.Second),
+					audit.Record{Action: "case.opened", SubjectType: "case", SubjectID: "c9", After: map[string]int{"n": i}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, d, 1)
+		res, err := audit.Verify(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.OK || res.Checked != 7 || res.HeadSeq != 7 {
+			t.Fatalf("verify = %+v, want OK with 7 entries", res)
+		}
+		es, err := audit.ForSubject(context.Background(), d, "case", "c9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 3 || es[2].Seq != 5 || es[2].After != `{"n":2}` || !es[2].At.Equal(t0.Add(time.Hour+2*time.Second).Truncate(time.Microsecond)) {
+			t.Fatalf("entries of c9 = %+v", es)
+		}
+	})
+}
+
 // dropGuards removes the append-only triggers, as an attacker with database
 // rights could, so the test can tamper.
 func dropGuards(t *testing.T, d *db.DB) {

@@ -337,16 +337,17 @@ func (p *Pipeline) commit(batch []*request) {
 	start := time.Now()
 	ctx := batch[0].ctx
 	processed, err := p.runTx(ctx, batch)
-	if err != nil && len(batch) == 1 && db.IsUniqueViolation(err) {
-		// Another process stored the same delivery or event, or started
-		// the same shipment, at the same moment: run again to see it.
+	if err != nil && db.IsRetryable(err) {
+		// Another committer or process stored the same delivery or event,
+		// started the same shipment, or closed a disruption this batch
+		// grouped under, at the same moment: run again to see it.
 		processed, err = p.runTx(ctx, batch)
 	}
 	if err != nil && len(batch) > 1 {
 		p.opts.Log.Warn("intake batch failed; retrying deliveries one by one", "deliveries", len(batch), "err", err)
 		for _, r := range batch {
 			pr, err := p.runTx(r.ctx, []*request{r})
-			if err != nil && db.IsUniqueViolation(err) {
+			if err != nil && db.IsRetryable(err) {
 				pr, err = p.runTx(r.ctx, []*request{r})
 			}
 			if err != nil {

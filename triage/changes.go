@@ -52,11 +52,15 @@ type changes struct {
 	summarize  map[string]bool
 	scoreETA   map[string]bool
 	after      []func()
+	// grouped counts the children attached to disruptions this changeset
+	// read without a lock; flush adds them with one late UPDATE each.
+	grouped map[string]int
 }
 
 func (s *Service) newChanges(ctx context.Context, now time.Time) *changes {
 	return &changes{s: s, ctx: ctx, now: now.UTC(), actor: actorOf(ctx), cases: map[string]*Case{}, orig: map[string]*Case{}, isNew: map[string]bool{},
-		termsDirty: map[string]bool{}, actions: map[string]*Action{}, summarize: map[string]bool{}, scoreETA: map[string]bool{}}
+		termsDirty: map[string]bool{}, actions: map[string]*Action{}, summarize: map[string]bool{}, scoreETA: map[string]bool{},
+		grouped: map[string]int{}}
 }
 
 // touch marks c as changed; it is written at flush.
@@ -280,17 +284,48 @@ func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 			return fmt.Errorf("store case timeline: %w", err)
 		}
 	}
+	jobs := append(ch.jobs[:len(ch.jobs):len(ch.jobs)], ch.later...)
+	for i := 0; i < len(jobs); i += 1000 {
+		end := min(i+1000, len(jobs))
+		if err := queue.Add(ctx, tx, jobs[i:end]...); err != nil {
+			return err
+		}
+	}
+	if err := ch.countGrouped(ctx, tx); err != nil {
+		return err
+	}
+	// Last: the audit chain's head is one row every writer locks, held
+	// from here to the commit.
 	for i := 0; i < len(ch.audits); i += 2000 {
 		end := min(i+2000, len(ch.audits))
 		if _, err := audit.Append(ctx, tx, ch.now, ch.audits[i:end]...); err != nil {
 			return err
 		}
 	}
-	jobs := append(ch.jobs[:len(ch.jobs):len(ch.jobs)], ch.later...)
-	for i := 0; i < len(jobs); i += 1000 {
-		end := min(i+1000, len(jobs))
-		if err := queue.Add(ctx, tx, jobs[i:end]...); err != nil {
-			return err
+	return nil
+}
+
+// countGrouped adds the children attached to disruptions read without a
+// lock. It is the changeset's last statement, so the disruption's row is
+// locked only from here to the commit: during an outbreak every batch
+// groups cases under the same disruption, and a lock taken when the batch
+// read it made the committers wait for each other's whole transaction.
+// A disruption closed since it was read fails the transaction with
+// db.ErrRetryTx; the rerun reads it closed.
+func (ch *changes) countGrouped(ctx context.Context, tx bun.IDB) error {
+	parents := make([]string, 0, len(ch.grouped))
+	for id := range ch.grouped {
+		parents = append(parents, id)
+	}
+	sort.Strings(parents) // one lock order in every committer
+	for _, id := range parents {
+		res, err := tx.NewUpdate().Model((*Case)(nil)).Set("child_count = child_count + ?", ch.grouped[id]).
+			Set("version = version + 1").Where("id = ?", id).Where("bucket <> ?", BucketClosed).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("count cases grouped under disruption %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("disruption %s closed while cases were grouped under it: %w", id, db.ErrRetryTx)
 		}
 	}
 	return nil

@@ -70,7 +70,9 @@ func (s *Service) groupDisruptions(ctx context.Context, tx bun.IDB, ch *changes,
 		fps = append(fps, k.fingerprint(), DisruptionKey{k.Carrier, "*", k.Reason}.fingerprint(),
 			DisruptionKey{k.Carrier, k.Lane, "*"}.fingerprint(), DisruptionKey{k.Carrier, "*", "*"}.fingerprint())
 	}
-	live, err := casesByFingerprint(ctx, tx, fps, ch.now)
+	// Read, not locked: the children are counted at the end of the
+	// changeset (changes.countGrouped).
+	live, err := liveByFingerprint(ctx, tx, fps)
 	if err != nil {
 		return err
 	}
@@ -84,13 +86,17 @@ func (s *Service) groupDisruptions(ctx context.Context, tx bun.IDB, ch *changes,
 			}
 		}
 		if parent != nil {
-			if cur, ok := ch.cases[parent.ID]; ok {
-				parent = cur
-			}
+			cur, inChanges := ch.cases[parent.ID]
 			for _, c := range byKey[k] {
-				ch.attach(parent, c)
+				if inChanges { // locked or new in this changeset: written whole
+					ch.attach(cur, c)
+				} else {
+					ch.attachCounted(parent, c)
+				}
 			}
-			ch.touch(parent)
+			if inChanges {
+				ch.touch(cur)
+			}
 			continue
 		}
 		since := ch.now.Add(-pol.Window.D())
@@ -197,19 +203,35 @@ func reasonText(r string) string {
 	return strings.ReplaceAll(r, "_", " ")
 }
 
-// attach makes c a child of the disruption d.
+// attach makes c a child of the disruption d, which this changeset
+// writes.
 func (ch *changes) attach(d, c *Case) {
+	if ch.adopt(d, c) {
+		d.ChildCount++
+	}
+}
+
+// attachCounted makes c a child of the disruption d, which this changeset
+// read without a lock: d's child count is added at the end of the flush.
+func (ch *changes) attachCounted(d, c *Case) {
+	if ch.adopt(d, c) {
+		ch.grouped[d.ID]++
+	}
+}
+
+// adopt is the child's side of grouping c under d, and d's timeline line.
+func (ch *changes) adopt(d, c *Case) bool {
 	if c.ParentID == d.ID || c.ID == d.ID {
-		return
+		return false
 	}
 	before := c.clone()
 	c.ParentID = d.ID
-	d.ChildCount++
 	ch.line(c, TLDisruption, "", "grouped under disruption "+d.ID+": "+d.Title, map[string]any{"parent_id": d.ID})
 	ch.line(d, TLDisruption, "", "grouped "+c.Title, map[string]any{"case_id": c.ID})
 	ch.refresh(c)
 	ch.touch(c)
 	ch.auditCase("case.grouped", before, c, "disruption "+d.ID)
+	return true
 }
 
 // DisruptionInput is a disruption reported from outside the stage (the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/yardmaster/yardmaster/intake"
 	"github.com/yardmaster/yardmaster/internal/auth"
 	"github.com/yardmaster/yardmaster/internal/db"
 	"github.com/yardmaster/yardmaster/internal/testenv"
@@ -171,4 +172,53 @@ func TestDisruptionActionsOnChildren(t *testing.T) {
 	if _, err := e.svc.ProposeOnChildren(mia, e.get(acts[0].CaseID).ID, in); err == nil {
 		t.Error("proposing on the children of a non-disruption")
 	}
+}
+
+// During an outbreak every batch groups new cases under the same live
+// disruption. The disruption is read without a lock and its children are
+// counted with one late increment per batch, so committers running at once
+// must not lose a child: the count equals the cases grouped under it.
+func TestConcurrentBatchesCountEveryChild(t *testing.T) {
+	testenv.EachDB(t, func(t *testing.T, d *db.DB) {
+		p := triage.DefaultPolicy()
+		p.Disruption.MinCases = 3
+		e := newEnv(t, d, &p)
+		for i := range 3 {
+			e.send(fmt.Sprintf("1ZWAVE%03d", i), withReason("damaged"), withCarrier("fedex"), withLane("US", "US"))
+		}
+		const senders, each = 8, 6
+		errs := make(chan error, senders)
+		for g := range senders {
+			go func() {
+				for i := range each {
+					ev := &intake.Event{Carrier: "fedex", TrackingNumber: fmt.Sprintf("1ZWAVE%d%02d", g+1, i), OccurredAt: e.clk.Now().Add(-time.Minute),
+						TZKnown: true, Status: intake.StatusInTransit, Exception: &intake.Exception{Reason: "damaged"},
+						OriginCountry: "US", DestinationCountry: "US"}
+					if _, err := e.pipe.SubmitEvents(e.ctx, "test", []*intake.Event{ev}); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range senders {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, err := e.svc.List(e.ctx, triage.ListFilter{Kind: triage.KindDisruption})
+		if err != nil || len(page.Cases) != 1 {
+			t.Fatalf("%v disruptions (%v)", page, err)
+		}
+		parent := e.get(page.Cases[0].ID)
+		children, err := d.Read.NewSelect().Model((*triage.Case)(nil)).Where("parent_id = ?", parent.ID).Count(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 3 + senders*each; int(children) != want || parent.ChildCount != want {
+			t.Fatalf("%d cases grouped, child count %d; want %d", children, parent.ChildCount, want)
+		}
+		e.verifyAudit()
+	})
 }

@@ -114,6 +114,25 @@ func casesOfShipments(ctx context.Context, tx bun.IDB, shipmentIDs []string, buc
 	return out, links, nil
 }
 
+// liveByFingerprint returns the live case of each fingerprint, read
+// without a lock and not tracked for writing.
+func liveByFingerprint(ctx context.Context, idb bun.IDB, fps []string) (map[string]*Case, error) {
+	out := map[string]*Case{}
+	for _, part := range chunkStrings(fps, 500) {
+		var rows []*Case
+		if err := idb.NewSelect().Model(&rows).Where("fingerprint IN (?)", bun.In(part)).Where("bucket <> ?", BucketClosed).
+			OrderExpr("id").Scan(ctx); err != nil {
+			return nil, fmt.Errorf("load live cases by fingerprint: %w", err)
+		}
+		for _, c := range rows {
+			if c.Live() {
+				out[c.Fingerprint] = c
+			}
+		}
+	}
+	return out, nil
+}
+
 // casesByFingerprint returns, per fingerprint, the live case or else the
 // most recently closed one (closed after closedAfter), locked for update.
 func casesByFingerprint(ctx context.Context, tx bun.IDB, fps []string, closedAfter time.Time) (map[string]*Case, error) {

@@ -136,6 +136,7 @@ type batchTx struct {
 	pg       bool
 	mu       sync.Mutex
 	deferred []deferredStmt
+	local    map[any]any // DeferredState
 }
 
 type deferredStmt struct {
@@ -300,6 +301,24 @@ func executorOf(ctx context.Context, idb bun.IDB) (executor, error) {
 		x.batch = b
 	}
 	return x, nil
+}
+
+// DeferredState reports whether writes deferred in idb wait for its commit
+// (a PostgreSQL transaction begun by InBatchTx), and then returns a map
+// private to that transaction. A caller that defers writes keeps there what
+// a later read of its own would otherwise miss, because the deferred rows
+// are not in the database yet.
+func DeferredState(ctx context.Context, idb bun.IDB) (map[any]any, bool) {
+	x, err := executorOf(ctx, idb)
+	if err != nil || !x.pg || x.batch == nil {
+		return nil, false
+	}
+	x.batch.mu.Lock()
+	defer x.batch.mu.Unlock()
+	if x.batch.local == nil {
+		x.batch.local = map[any]any{}
+	}
+	return x.batch.local, true
 }
 
 // sqliteStmts keeps prepared statements per SQLite driver connection (the

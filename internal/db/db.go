@@ -217,6 +217,22 @@ func (d *DB) Close() error {
 	return errors.Join(errs...)
 }
 
+// ErrRetryTx marks a transaction that found a row it had read without a
+// lock changed by another; running it again sees the change.
+var ErrRetryTx = errors.New("db: a row read without a lock changed; run the transaction again")
+
+// IsRetryable reports an error that running the transaction again can
+// cure: a unique violation from a concurrent insert of the same key,
+// ErrRetryTx, or PostgreSQL's serialization failure or deadlock.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return errors.Is(err, ErrRetryTx) || IsUniqueViolation(err) ||
+		strings.Contains(s, "SQLSTATE 40001") || strings.Contains(s, "SQLSTATE 40P01")
+}
+
 // IsUniqueViolation reports whether err is a unique-constraint violation on
 // either database, for callers that turn it into a conflict or a no-op.
 func IsUniqueViolation(err error) bool {
