@@ -31,6 +31,10 @@ const (
 // SyntheticSource is the source name of events the sweeps emit.
 const SyntheticSource = "yardmaster"
 
+// AttrShipmentID is the attribute by which a synthetic event names the
+// shipment it is about (PickShipment joins it to that one).
+const AttrShipmentID = "shipment_id"
+
 // Source is a registered sender of events.
 type Source struct {
 	ID          string         `json:"id"`

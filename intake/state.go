@@ -281,7 +281,7 @@ func PickShipment(candidates []*Shipment, ev *Event, recycleAfter time.Duration)
 		return nil, true
 	}
 	if ev.Synthetic {
-		if id, _ := ev.Attributes["shipment_id"].(string); id != "" {
+		if id, _ := ev.Attributes[AttrShipmentID].(string); id != "" {
 			for _, s := range candidates {
 				if s.ID == id {
 					return s, false

@@ -306,7 +306,7 @@ func (ch *changes) flush(ctx context.Context, tx bun.IDB) error {
 }
 
 // countGrouped adds the children attached to disruptions read without a
-// lock. It is the changeset's last statement, so the disruption's row is
+// lock. Only the audit append follows it, so the disruption's row is
 // locked only from here to the commit: during an outbreak every batch
 // groups cases under the same disruption, and a lock taken when the batch
 // read it made the committers wait for each other's whole transaction.

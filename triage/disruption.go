@@ -72,7 +72,7 @@ func (s *Service) groupDisruptions(ctx context.Context, tx bun.IDB, ch *changes,
 	}
 	// Read, not locked: the children are counted at the end of the
 	// changeset (changes.countGrouped).
-	live, err := liveByFingerprint(ctx, tx, fps)
+	live, err := casesByFingerprint(ctx, tx, fps, ch.now, false)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (s *Service) OpenDisruption(ctx context.Context, tx bun.IDB, in DisruptionI
 	}
 	ch := s.newChanges(audit.WithActor(ctx, audit.System), s.now())
 	ctx = withTracker(ctx, ch)
-	live, err := casesByFingerprint(ctx, tx, []string{k.fingerprint()}, ch.now)
+	live, err := casesByFingerprint(ctx, tx, []string{k.fingerprint()}, ch.now, true)
 	if err != nil {
 		return "", err
 	}

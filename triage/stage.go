@@ -175,7 +175,7 @@ func (s *Service) process(ctx context.Context, tx bun.IDB, ch *changes, batch []
 	if err != nil {
 		return err
 	}
-	byFP, err := casesByFingerprint(ctx, tx, fps, now.Add(-s.policy.ReopenWindow.D()))
+	byFP, err := casesByFingerprint(ctx, tx, fps, now.Add(-s.policy.ReopenWindow.D()), true)
 	if err != nil {
 		return err
 	}

@@ -114,41 +114,25 @@ func casesOfShipments(ctx context.Context, tx bun.IDB, shipmentIDs []string, buc
 	return out, links, nil
 }
 
-// liveByFingerprint returns the live case of each fingerprint, read
-// without a lock and not tracked for writing.
-func liveByFingerprint(ctx context.Context, idb bun.IDB, fps []string) (map[string]*Case, error) {
-	out := map[string]*Case{}
-	for _, part := range chunkStrings(fps, 500) {
-		var rows []*Case
-		if err := idb.NewSelect().Model(&rows).Where("fingerprint IN (?)", bun.In(part)).Where("bucket <> ?", BucketClosed).
-			OrderExpr("id").Scan(ctx); err != nil {
-			return nil, fmt.Errorf("load live cases by fingerprint: %w", err)
-		}
-		for _, c := range rows {
-			if c.Live() {
-				out[c.Fingerprint] = c
-			}
-		}
-	}
-	return out, nil
-}
-
 // casesByFingerprint returns, per fingerprint, the live case or else the
-// most recently closed one (closed after closedAfter), locked for update.
-func casesByFingerprint(ctx context.Context, tx bun.IDB, fps []string, closedAfter time.Time) (map[string]*Case, error) {
+// most recently closed one (closed after closedAfter); with lock, locked
+// for update and tracked for writing, else only read.
+func casesByFingerprint(ctx context.Context, tx bun.IDB, fps []string, closedAfter time.Time, lock bool) (map[string]*Case, error) {
 	out := map[string]*Case{}
 	sort.Strings(fps)
 	for _, part := range chunkStrings(fps, 500) {
 		var rows []*Case
 		q := tx.NewSelect().Model(&rows).Where("fingerprint IN (?)", bun.In(part)).
 			Where("(bucket <> ? OR closed_at > ?)", BucketClosed, closedAfter.UTC()).OrderExpr("id")
-		if isPG(tx) {
+		if lock && isPG(tx) {
 			q = q.For("UPDATE")
 		}
 		if err := q.Scan(ctx); err != nil {
 			return nil, fmt.Errorf("load cases by fingerprint: %w", err)
 		}
-		track(ctx, rows...)
+		if lock {
+			track(ctx, rows...)
+		}
 		for _, c := range rows {
 			cur := out[c.Fingerprint]
 			switch {

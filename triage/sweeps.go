@@ -439,7 +439,7 @@ func (s *Service) emit(ctx context.Context, hits []sweepHit, now time.Time, max 
 		ev := &intake.Event{SourceEventID: h.key, Carrier: h.ship.Carrier, TrackingNumber: h.ship.TrackingNumber,
 			OccurredAt: now, TZKnown: true, ReceivedAt: now, Activity: "sweep",
 			Attributes: map[string]any{"sweep": h.kind, "threshold": h.threshold.String(), "since": h.since.UTC().Format(time.RFC3339),
-				"shipment_id": h.ship.ID}}
+				intake.AttrShipmentID: h.ship.ID}}
 		if h.reason != "" {
 			ev.Exception = &intake.Exception{Reason: h.reason}
 		}

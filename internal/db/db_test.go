@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/uptrace/bun"
@@ -69,6 +70,27 @@ func TestSQLiteReadPoolIsReadOnly(t *testing.T) {
 	_, err := d.Read.ExecContext(context.Background(), "INSERT INTO settings (key, value, updated_at) VALUES ('x', 'y', CURRENT_TIMESTAMP)")
 	if err == nil {
 		t.Fatal("write through the read pool succeeded; it must be query_only")
+	}
+}
+
+// A transaction is run again only for what a rerun can cure.
+func TestIsRetryable(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{fmt.Errorf("count grouped: %w", db.ErrRetryTx), true},
+		{errors.New("ERROR: duplicate key value violates unique constraint \"x\" (SQLSTATE 23505)"), true},
+		{errors.New("constraint failed: UNIQUE constraint failed: t.k (2067)"), true},
+		{errors.New("ERROR: could not serialize access (SQLSTATE 40001)"), true},
+		{errors.New("ERROR: deadlock detected (SQLSTATE 40P01)"), true},
+		{errors.New("ERROR: null value in column (SQLSTATE 23502)"), false},
+		{errors.New("connection refused"), false},
+	} {
+		if got := db.IsRetryable(c.err); got != c.want {
+			t.Errorf("IsRetryable(%v) = %v", c.err, got)
+		}
 	}
 }
 
